@@ -1,0 +1,152 @@
+"""Block-argument strings of the reference implementation, decoded to plain immutable data.
+
+Grammar (one string per stage, tokens joined by ``_``, any order, each at most once)::
+
+    r<int>       repeats of the block in the stage (>= 1)                 required
+    k<int>       depthwise kernel size (odd, >= 1)                        required
+    s<d><d>      strides as two digits, each 1 or 2 (``s11``, ``s22``)    required
+    e<number>    expand ratio (>= 1)                                      required
+    i<int>       input filters, before width scaling (>= 1)               required
+    o<int>       output filters, before width scaling (>= 1)              required
+    se<number>   squeeze-excite ratio relative to the input filters, (0, 1]
+    noskip       no identity skip (and so no stochastic depth)
+
+Example: ``r1_k3_s11_e1_i32_o16_se0.25``. ``encode`` writes tokens in the order above, so
+``encode(decode(s)) == s`` for every string in that canonical order (all reference strings are),
+and ``decode(encode(b)) == b`` for every ``BlockArgs``. Decoding never builds a model: the
+builder only reads the resulting ``BlockArgs``.
+"""
+from __future__ import annotations
+
+import dataclasses
+import re
+from typing import Iterable, Optional, Sequence, Tuple, Union
+
+DEFAULT_BLOCKS_ARGS: Tuple[str, ...] = (
+    "r1_k3_s11_e1_i32_o16_se0.25",
+    "r2_k3_s22_e6_i16_o24_se0.25",
+    "r2_k5_s22_e6_i24_o40_se0.25",
+    "r3_k3_s22_e6_i40_o80_se0.25",
+    "r3_k5_s11_e6_i80_o112_se0.25",
+    "r4_k5_s22_e6_i112_o192_se0.25",
+    "r1_k3_s11_e6_i192_o320_se0.25",
+)
+
+_NUMBER = r"(?:\d+(?:\.\d+)?|\.\d+)"
+_TOKEN = re.compile(
+    rf"^(?:(?P<key>r|k|i|o)(?P<int>\d+)|s(?P<s>\d\d)|(?P<fkey>e|se)(?P<num>{_NUMBER})|(?P<noskip>noskip))$"
+)
+_REQUIRED = ("r", "k", "s", "e", "i", "o")
+
+
+@dataclasses.dataclass(frozen=True)
+class BlockArgs:
+    """One stage of MBConv blocks, before width/depth scaling."""
+
+    num_repeat: int
+    kernel_size: int
+    strides: Tuple[int, int]
+    expand_ratio: Union[int, float]
+    input_filters: int
+    output_filters: int
+    se_ratio: Optional[float] = None
+    id_skip: bool = True
+
+    def __post_init__(self):
+        def bad(msg):
+            raise ValueError(f"invalid BlockArgs {self!r}: {msg}")
+
+        if self.num_repeat < 1:
+            bad("num_repeat must be >= 1")
+        if self.kernel_size < 1 or self.kernel_size % 2 == 0:
+            bad("kernel_size must be odd and >= 1")
+        if len(self.strides) != 2 or any(s not in (1, 2) for s in self.strides):
+            bad("strides must be two values, each 1 or 2")
+        if self.expand_ratio < 1:
+            bad("expand_ratio must be >= 1")
+        if self.input_filters < 1 or self.output_filters < 1:
+            bad("filters must be >= 1")
+        if self.se_ratio is not None and not 0 < self.se_ratio <= 1:
+            bad("se_ratio must be in (0, 1]")
+
+
+def _bad_token(token: str, string: str, why: str):
+    return ValueError(f"bad token {token!r} in block string {string!r}: {why}")
+
+
+def decode(string: str) -> BlockArgs:
+    """Parses one block string (see the module docstring for the grammar)."""
+    if not isinstance(string, str):
+        raise ValueError(f"block string must be a str, got {type(string).__name__}: {string!r}")
+    if not string:
+        raise ValueError("empty block string")
+    fields = {}
+    for token in string.split("_"):
+        m = _TOKEN.match(token)
+        if m is None:
+            raise _bad_token(token, string, "expected one of r<int> k<int> s<d><d> e<num> i<int> o<int> se<num> noskip")
+        key = m.group("key") or m.group("fkey") or ("s" if m.group("s") else "noskip")
+        if key in fields:
+            raise _bad_token(token, string, f"key {key!r} given twice")
+        if key == "s":
+            fields[key] = (int(m.group("s")[0]), int(m.group("s")[1]))
+        elif key == "e":
+            num = float(m.group("num"))
+            fields[key] = int(num) if "." not in m.group("num") else num
+        elif key == "se":
+            fields[key] = float(m.group("num"))
+        elif key == "noskip":
+            fields[key] = True
+        else:
+            fields[key] = int(m.group("int"))
+    missing = [k for k in _REQUIRED if k not in fields]
+    if missing:
+        raise ValueError(f"block string {string!r} lacks required token(s) {', '.join(missing)}")
+    try:
+        return BlockArgs(
+            num_repeat=fields["r"],
+            kernel_size=fields["k"],
+            strides=fields["s"],
+            expand_ratio=fields["e"],
+            input_filters=fields["i"],
+            output_filters=fields["o"],
+            se_ratio=fields.get("se"),
+            id_skip=not fields.get("noskip", False),
+        )
+    except ValueError as e:
+        raise ValueError(f"block string {string!r}: {e}") from None
+
+
+def _num(x: Union[int, float]) -> str:
+    return str(x) if isinstance(x, int) else repr(float(x))
+
+
+def encode(args: BlockArgs) -> str:
+    """Writes ``args`` as a canonical block string; the exact inverse of ``decode``."""
+    parts = [
+        f"r{args.num_repeat}",
+        f"k{args.kernel_size}",
+        f"s{args.strides[0]}{args.strides[1]}",
+        f"e{_num(args.expand_ratio)}",
+        f"i{args.input_filters}",
+        f"o{args.output_filters}",
+    ]
+    if args.se_ratio is not None:
+        parts.append(f"se{_num(args.se_ratio)}")
+    if not args.id_skip:
+        parts.append("noskip")
+    return "_".join(parts)
+
+
+def as_block_args(blocks: Union[str, Iterable[Union[str, BlockArgs]]]) -> Tuple[BlockArgs, ...]:
+    """Accepts strings, ``BlockArgs`` or a mix, and returns ``BlockArgs`` only."""
+    if isinstance(blocks, str):
+        raise ValueError("blocks_args must be a sequence of block strings, not one string")
+    out = tuple(b if isinstance(b, BlockArgs) else decode(b) for b in blocks)
+    if not out:
+        raise ValueError("blocks_args is empty")
+    return out
+
+
+def encode_all(blocks: Sequence[BlockArgs]) -> Tuple[str, ...]:
+    return tuple(encode(b) for b in blocks)

@@ -1,0 +1,68 @@
+"""The reference's compound-scaling table and a name registry that tests parametrize over.
+
+Coefficients are copied from tensorflow/tpu ``efficientnet_builder.efficientnet_params``: they are the
+hand-rounded values the published checkpoints were trained with, not exact alpha**phi etc.
+"""
+from __future__ import annotations
+
+import dataclasses
+from typing import Dict, Tuple
+
+
+@dataclasses.dataclass(frozen=True)
+class Variant:
+    name: str
+    width: float
+    depth: float
+    resolution: int
+    dropout: float
+
+    @property
+    def keras_name(self) -> str:
+        """keras.applications' name, also the stem of its weight files (``efficientnetb0``)."""
+        return "efficientnet" + self.name
+
+
+_TABLE: Dict[str, Tuple[float, float, int, float]] = {
+    "b0": (1.0, 1.0, 224, 0.2),
+    "b1": (1.0, 1.1, 240, 0.2),
+    "b2": (1.1, 1.2, 260, 0.3),
+    "b3": (1.2, 1.4, 300, 0.3),
+    "b4": (1.4, 1.8, 380, 0.4),
+    "b5": (1.6, 2.2, 456, 0.4),
+    "b6": (1.8, 2.6, 528, 0.5),
+    "b7": (2.0, 3.1, 600, 0.5),
+    "b8": (2.2, 3.6, 672, 0.5),
+    "l2": (4.3, 5.3, 800, 0.5),
+}
+
+VARIANTS: Dict[str, Variant] = {k: Variant(k, *v) for k, v in _TABLE.items()}
+
+# The paper's Table 2: (parameters, multiply-adds) as printed.
+PAPER_TABLE2: Dict[str, Tuple[float, float]] = {
+    "b0": (5.3e6, 0.39e9),
+    "b1": (7.8e6, 0.70e9),
+    "b2": (9.2e6, 1.0e9),
+    "b3": (12e6, 1.8e9),
+    "b4": (19e6, 4.2e9),
+    "b5": (30e6, 9.9e9),
+    "b6": (43e6, 19e9),
+    "b7": (66e6, 37e9),
+}
+
+
+def list_variants() -> Tuple[str, ...]:
+    return tuple(VARIANTS)
+
+
+def _normalize(name: str) -> str:
+    key = name.lower().replace("_", "").replace("-", "")
+    return key[len("efficientnet"):] if key.startswith("efficientnet") else key
+
+
+def get_variant(name: str) -> Variant:
+    """Accepts ``b0``, ``efficientnet-b0``, ``EfficientNetB0`` and the like."""
+    key = _normalize(str(name))
+    if key not in VARIANTS:
+        raise ValueError(f"unknown EfficientNet variant {name!r}; known: {', '.join(VARIANTS)}")
+    return VARIANTS[key]
