@@ -1,0 +1,66 @@
+"""Run artefacts in model_dir: history.csv (one row per epoch), metrics.json and training_curves.png."""
+from __future__ import annotations
+
+import csv
+import json
+import os
+from typing import Dict, List
+
+import tensorflow as tf
+from tensorflow.core.framework import summary_pb2
+
+# TensorBoard's scalar-plugin tag, written with the core op: tf.summary.scalar needs the
+# tensorboard package, which TensorFlow 2.21 no longer installs.
+_SCALAR = summary_pb2.SummaryMetadata(plugin_data=summary_pb2.SummaryMetadata.PluginData(plugin_name="scalars"))
+
+
+def read_history(path: str) -> List[Dict[str, float]]:
+    """Rows of an earlier (interrupted) run, so a resumed run's history stays complete."""
+    if not os.path.exists(path):
+        return []
+    with open(path, newline="", encoding="utf-8") as f:
+        return [{k: float(v) for k, v in row.items() if v != ""} for row in csv.DictReader(f)]
+
+
+def write_history(path: str, rows: List[Dict[str, float]]) -> None:
+    fields = list(dict.fromkeys(k for row in rows for k in row))
+    with open(path, "w", newline="", encoding="utf-8") as f:
+        writer = csv.DictWriter(f, fieldnames=fields)
+        writer.writeheader()
+        writer.writerows(rows)
+
+
+def write_scalars(writer, step: int, scalars: Dict[str, float]) -> None:
+    """One TensorBoard scalar per item at ``step``."""
+    with writer.as_default(step=step):
+        for tag, value in scalars.items():
+            tf.summary.write(tag, tf.constant(value, tf.float32), metadata=_SCALAR)
+    writer.flush()
+
+
+def write_json(path: str, data: Dict) -> None:
+    with open(path, "w", encoding="utf-8") as f:
+        json.dump(data, f, indent=2, sort_keys=True)
+
+
+def plot_curves(path: str, rows: List[Dict[str, float]]) -> None:
+    """Loss and top-1 per epoch, train and eval side by side."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    epochs = [r["epoch"] for r in rows]
+    fig, (ax_loss, ax_acc) = plt.subplots(1, 2, figsize=(10, 4))
+    for ax, metric in ((ax_loss, "loss"), (ax_acc, "top1")):
+        for prefix in ("", "eval_"):
+            key = prefix + metric
+            if any(key in r for r in rows):
+                ax.plot(epochs, [r.get(key, float("nan")) for r in rows], marker="o", label=key)
+        ax.set_xlabel("epoch")
+        ax.set_title(metric)
+        ax.grid(True, alpha=0.3)
+        ax.legend()
+    fig.tight_layout()
+    fig.savefig(path, dpi=100)
+    plt.close(fig)

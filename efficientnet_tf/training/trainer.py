@@ -1,0 +1,295 @@
+"""The one training loop, for every strategy: default, Mirrored, MultiWorkerMirrored and TPU.
+
+``model.fit`` cannot drive MultiWorkerMirroredStrategy in Keras 3.15 (keras-team/keras#20585), so the
+loop is our own, as Model Garden's Orbit does: a ``tf.function`` step around ``strategy.run`` over
+datasets from ``distribute_datasets_from_function``, sums reduced across replicas, a Keras Progbar,
+and ``tf.train.CheckpointManager`` for three kinds of checkpoint in ``model_dir``:
+
+- ``backup/``: mid-epoch (every ``backup_every_steps``, at each epoch end and on SIGTERM), one kept,
+  deleted when the run completes. A rerun of the same command resumes from the newest of
+  ``backup/`` and ``checkpoints/``; the data pipeline restarts, so the resumed epoch sees a fresh
+  shuffle rather than the exact remaining batches.
+- ``checkpoints/``: at each epoch end (the last good ones).
+- ``best/``: whenever the EMA weights reach a new best top-1 on the per-epoch eval split
+  (``minival`` when ``--holdout`` > 0, else ``validation``).
+
+A non-finite loss raises ``Diverged`` before anything more is saved. In a multi-worker cluster each
+non-chief worker writes to ``model_dir/workers/<type>-<index>`` (all workers must save together).
+"""
+from __future__ import annotations
+
+import contextlib
+import json
+import math
+import os
+import shutil
+import signal
+import time
+
+import keras
+import tensorflow as tf
+
+import efficientnet_tf
+from efficientnet_tf import data
+from efficientnet_tf.training import config as config_lib
+from efficientnet_tf.training import outputs
+from efficientnet_tf.training.ema import ExponentialMovingAverage
+from efficientnet_tf.training.optimizer import build_optimizer, l2_loss, l2_variables
+from efficientnet_tf.training.schedule import WarmupDecay
+from efficientnet_tf.training.strategy import (configure_cpu_devices, create_strategy, is_chief, resolve_jit,
+                                               resolve_precision, task_id)
+
+
+class Diverged(FloatingPointError):
+    """The training loss became NaN or Inf; checkpoints and backup are left as they were."""
+
+
+def build_model(cfg: config_lib.TrainConfig, num_classes: int) -> keras.Model:
+    return efficientnet_tf.create_model(
+        cfg.model.name, weights=None, input_shape=(cfg.model.image_size, cfg.model.image_size, 3),
+        classes=num_classes, dropout_rate=cfg.model.dropout_rate, drop_connect_rate=1.0 - cfg.model.survival_prob)
+
+
+def _output_dir(model_dir: str) -> str:
+    if is_chief():
+        return model_dir
+    kind, index = task_id()
+    return os.path.join(model_dir, "workers", f"{kind}-{index}")
+
+
+def _sigterm_flag() -> dict:
+    """SIGTERM (preemption) asks the loop to back up and exit 0 after the current step."""
+    flag = {"set": False}
+    signal.signal(signal.SIGTERM, lambda *_: flag.update(set=True))
+    return flag
+
+
+class Trainer:
+    def __init__(self, cfg: config_lib.TrainConfig):
+        configure_cpu_devices(cfg.runtime.cpu_devices)
+        self.strategy = create_strategy(cfg.runtime.strategy, cfg.runtime.tpu)
+        self.precision = resolve_precision(cfg.runtime.precision, self.strategy)
+        self.jit = resolve_jit(cfg.runtime.jit_compile, self.strategy)
+        keras.mixed_precision.set_global_policy(self.precision)
+        keras.utils.set_random_seed(cfg.seed)
+        variant = efficientnet_tf.get_variant(cfg.model.name)
+        cfg.model.image_size = cfg.model.image_size or variant.resolution
+        cfg.model.dropout_rate = variant.dropout if cfg.model.dropout_rate is None else cfg.model.dropout_rate
+        self.cfg = cfg
+        self.out_dir = _output_dir(cfg.model_dir)
+        os.makedirs(self.out_dir, exist_ok=True)
+        config_lib.save(cfg, os.path.join(self.out_dir, "config.json"))
+        print(json.dumps(cfg.to_dict(), indent=2, sort_keys=True))
+        print(f"strategy={type(self.strategy).__name__} replicas={self.strategy.num_replicas_in_sync} "
+              f"precision={self.precision} jit_compile={self.jit} output={self.out_dir}", flush=True)
+
+        self.info = self._dataset("train", training=True)[1]
+        self.eval_split = "minival" if cfg.data.holdout else "validation"
+        self.steps_per_epoch = cfg.steps_per_epoch or max(1, self.info.num_examples // cfg.batch_size)
+        opt = cfg.optimizer
+        self.schedule = WarmupDecay(opt.base_lr * cfg.batch_size / 256, self.steps_per_epoch, opt.warmup_epochs,
+                                    opt.schedule, opt.decay_rate, opt.decay_epochs, cfg.epochs)
+        with self.strategy.scope():
+            self.model = build_model(cfg, self.info.num_classes)
+            if cfg.model.sync_bn:
+                for layer in self.model.layers:
+                    if isinstance(layer, keras.layers.BatchNormalization):
+                        layer.synchronized = True
+            self.optimizer = build_optimizer(opt, self.schedule, self.precision)
+            self.optimizer.build(self.model.trainable_variables)
+            self.ema = ExponentialMovingAverage(self.model, opt.ema_decay) if opt.ema_decay > 0 else None
+            self.step = tf.Variable(0, dtype=tf.int64, trainable=False, name="step")
+            self.best = tf.Variable(-1.0, dtype=tf.float32, trainable=False, name="best_top1")
+        state = dict(model=self.model, optimizer=self.optimizer, step=self.step, best=self.best)
+        if self.ema:
+            state.update(ema=self.ema.shadows, ema_updates=self.ema.num_updates)
+        self.checkpoint = tf.train.Checkpoint(**state)
+        self.managers = {name: tf.train.CheckpointManager(self.checkpoint, os.path.join(self.out_dir, name), keep)
+                         for name, keep in (("backup", 1), ("checkpoints", 3), ("best", 1))}
+        self._train_step = self._make_train_step()
+        self._eval_step = self._make_eval_step()
+
+    # -- data and steps ------------------------------------------------------------------------
+    def _dataset(self, split, training, input_context=None):
+        cfg = self.cfg
+        return data.build_dataset(
+            cfg.data.dataset, split, cfg.model.image_size, cfg.batch_size, training, data_dir=cfg.data.data_dir,
+            augment=None if cfg.data.augment == "none" else cfg.data.augment, holdout=cfg.data.holdout,
+            seed=cfg.seed, input_context=input_context)
+
+    def _distributed(self, split, training):
+        def dataset_fn(ctx):
+            ds = self._dataset(split, training, ctx)[0]
+            return ds.repeat() if training else ds
+        return self.strategy.distribute_datasets_from_function(dataset_fn)
+
+    def _batch_stats(self, per_example_loss, probs, labels):
+        """Per-replica sums; reduced with SUM they give exact global means, even for uneven batches."""
+        probs = tf.cast(probs, tf.float32)
+        k = min(5, self.info.num_classes)
+        return {"loss_sum": tf.reduce_sum(per_example_loss),
+                "correct": tf.reduce_sum(tf.cast(tf.equal(tf.argmax(probs, -1, output_type=tf.int32), labels), tf.float32)),
+                "correct5": tf.reduce_sum(tf.cast(tf.math.in_top_k(labels, probs, k), tf.float32)),
+                "count": tf.cast(tf.shape(labels)[0], tf.float32)}
+
+    def _reduce(self, stats):
+        return {k: self.strategy.reduce(tf.distribute.ReduceOp.SUM, v, axis=None) for k, v in stats.items()}
+
+    def _make_train_step(self):
+        cfg, model, optimizer = self.cfg, self.model, self.optimizer
+        loss_fn = keras.losses.CategoricalCrossentropy(label_smoothing=cfg.optimizer.label_smoothing, reduction=None)
+        decay_vars = l2_variables(model)
+        replicas = self.strategy.num_replicas_in_sync
+
+        def replica_step(images, labels):
+            with tf.GradientTape() as tape:
+                probs = model(images, training=True)
+                per_example = loss_fn(tf.one_hot(labels, self.info.num_classes), probs)
+                l2 = l2_loss(decay_vars, cfg.optimizer.weight_decay) / replicas
+                loss = tf.nn.compute_average_loss(per_example) + l2
+                scaled = optimizer.scale_loss(loss)
+            grads = tape.gradient(scaled, model.trainable_variables)
+            optimizer.apply(grads, model.trainable_variables)
+            return {**self._batch_stats(per_example, probs, labels), "l2": l2}
+
+        if self.jit:
+            replica_step = tf.function(replica_step, jit_compile=True)
+
+        @tf.function
+        def train_step(iterator):
+            stats = self._reduce(self.strategy.run(replica_step, args=next(iterator)))
+            if self.ema:
+                self.ema.update()
+            return stats
+        return train_step
+
+    def _make_eval_step(self):
+        model, num_classes = self.model, self.info.num_classes
+
+        def replica_step(images, labels):
+            probs = model(images, training=False)
+            per_example = keras.losses.categorical_crossentropy(tf.one_hot(labels, num_classes), tf.cast(probs, tf.float32))
+            return self._batch_stats(per_example, probs, labels)
+
+        return tf.function(lambda batch: self._reduce(self.strategy.run(replica_step, args=batch)),
+                           jit_compile=self.jit)
+
+    def evaluate(self, split):
+        """Top-1, top-5 and cross-entropy on ``split`` with the EMA weights swapped in."""
+        totals = {}
+        with self.ema.swapped() if self.ema else contextlib.nullcontext():
+            for i, batch in enumerate(self._distributed(split, training=False)):
+                if self.cfg.eval_steps and i >= self.cfg.eval_steps:
+                    break
+                for k, v in self._eval_step(batch).items():
+                    totals[k] = totals.get(k, 0.0) + float(v)
+        n = totals["count"]
+        return {"top1": totals["correct"] / n, "top5": totals["correct5"] / n, "loss": totals["loss_sum"] / n,
+                "examples": int(n)}
+
+    # -- the loop ------------------------------------------------------------------------------
+    def _restore(self) -> int:
+        latest = [m.latest_checkpoint for m in self.managers.values() if m is not self.managers["best"]]
+        latest = [p for p in latest if p]
+        if latest:
+            path = max(latest, key=lambda p: int(p.rsplit("-", 1)[1]))
+            self.checkpoint.restore(path).assert_existing_objects_matched()
+            print(f"Resumed from {path} at step {int(self.step)}", flush=True)
+        return int(self.step)
+
+    def _save(self, *names):
+        for name in names:
+            self.managers[name].save(checkpoint_number=self.step)
+
+    def train(self):
+        """Runs the remaining epochs; returns final metrics, or None when stopped by SIGTERM."""
+        cfg, spe = self.cfg, self.steps_per_epoch
+        step = self._restore()
+        epoch = step // spe
+        history_path = os.path.join(self.out_dir, "history.csv")
+        history = [r for r in outputs.read_history(history_path) if r["epoch"] <= epoch]
+        writers = {k: tf.summary.create_file_writer(os.path.join(self.out_dir, "logs", k)) for k in ("train", "eval")}
+        sigterm = _sigterm_flag()
+        iterator = iter(self._distributed("train", training=True))
+        while epoch < cfg.epochs:
+            progbar = keras.utils.Progbar(spe, stateful_metrics=["lr"])
+            print(f"Epoch {epoch + 1}/{cfg.epochs}", flush=True)
+            start_step, sums, t0 = step, {}, time.time()
+            while step < (epoch + 1) * spe:
+                lr = float(self.schedule(self.optimizer.iterations))
+                stats = {k: float(v) for k, v in self._train_step(iterator).items()}
+                loss = stats["loss_sum"] / stats["count"] + stats["l2"]
+                if not math.isfinite(loss):
+                    raise Diverged(f"loss {loss} at step {step + 1}; checkpoints in {self.out_dir} are left as they were")
+                step += 1
+                self.step.assign(step)
+                for k, v in stats.items():
+                    sums[k] = sums.get(k, 0.0) + v
+                progbar.update(step - epoch * spe, [("loss", loss), ("top1", stats["correct"] / stats["count"]), ("lr", lr)])
+                if sigterm["set"]:
+                    self._save("backup")
+                    print(f"SIGTERM: backed up at step {step}, exiting", flush=True)
+                    return None
+                if step % cfg.backup_every_steps == 0:
+                    self._save("backup")
+            seconds = time.time() - t0
+            epoch += 1
+            ev = self.evaluate(self.eval_split)
+            row = {"epoch": epoch, "step": step, "lr": lr, "loss": sums["loss_sum"] / sums["count"] + sums["l2"] / (step - start_step),
+                   "top1": sums["correct"] / sums["count"], "images_per_sec": sums["count"] / seconds, "seconds": seconds,
+                   **{f"eval_{k}": v for k, v in ev.items() if k != "examples"}}
+            history.append(row)
+            self._log_epoch(row, writers)
+            outputs.write_history(history_path, history)
+            if ev["top1"] > float(self.best):
+                self.best.assign(ev["top1"])
+                self._save("best")
+            self._save("checkpoints", "backup")
+        return self._finish(history)
+
+    def _log_epoch(self, row, writers):
+        outputs.write_scalars(writers["train"], int(row["epoch"]), {k: v for k, v in row.items() if not k.startswith("eval_")})
+        outputs.write_scalars(writers["eval"], int(row["epoch"]), {k[5:]: v for k, v in row.items() if k.startswith("eval_")})
+        print(f"epoch {int(row['epoch'])}/{self.cfg.epochs}: loss {row['loss']:.4f} top1 {row['top1']:.4f} "
+              f"| {self.eval_split} loss {row['eval_loss']:.4f} top1 {row['eval_top1']:.4f} top5 {row['eval_top5']:.4f} "
+              f"| lr {row['lr']:.5f} | {row['images_per_sec']:.1f} images/s, {row['seconds']:.1f} s", flush=True)
+
+    def _finish(self, history):
+        final = self.evaluate("validation")
+        trained = [r for r in history if r["seconds"] > 0]
+        metrics = {**final, "split": "validation", "epochs": len(history), "steps": int(self.step),
+                   "images_per_sec": sum(r["images_per_sec"] for r in trained) / max(1, len(trained)),
+                   "best_eval_top1": float(self.best), "model": self.cfg.model.name, "dataset": self.cfg.data.dataset,
+                   "image_size": self.cfg.model.image_size, "precision": self.precision,
+                   "replicas": self.strategy.num_replicas_in_sync}
+        outputs.write_json(os.path.join(self.out_dir, "metrics.json"), metrics)
+        if history:
+            outputs.plot_curves(os.path.join(self.out_dir, "training_curves.png"), history)
+        if self.cfg.export:
+            self.export()
+        shutil.rmtree(os.path.join(self.out_dir, "backup"), ignore_errors=True)
+        print(f"Held-out ({metrics['split']}, {metrics['examples']} images) top-1 {metrics['top1']:.4f} "
+              f"top-5 {metrics['top5']:.4f} loss {metrics['loss']:.4f}", flush=True)
+        return metrics
+
+    def export(self):
+        """model.keras and saved_model/ from a float32 copy holding the EMA weights, built outside the strategy."""
+        keras.mixed_precision.set_global_policy("float32")
+        serving = build_model(self.cfg, self.info.num_classes)
+        with self.ema.swapped() if self.ema else contextlib.nullcontext():
+            serving.set_weights(self.model.get_weights())
+        serving.save(os.path.join(self.out_dir, "model.keras"))
+        from efficientnet_tf.export import export_saved_model
+        export_saved_model(serving, os.path.join(self.out_dir, "saved_model"),
+                           class_names=getattr(self.info, "class_names", None), image_size=self.cfg.model.image_size)
+
+
+def main(argv=None) -> int:
+    """``train.py``: 0 when finished or stopped by SIGTERM (backed up), 3 when the loss diverged."""
+    trainer = Trainer(config_lib.parse(argv))
+    try:
+        trainer.train()
+    except Diverged as err:
+        print(f"Training diverged: {err}", flush=True)
+        return 3
+    return 0
