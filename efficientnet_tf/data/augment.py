@@ -102,8 +102,8 @@ def autocontrast(image):
     lo = tf.reduce_min(image_f, axis=[0, 1])
     hi = tf.reduce_max(image_f, axis=[0, 1])
     scale = tf.where(hi > lo, 255.0 / tf.maximum(hi - lo, 1.0), 1.0)
-    offset = tf.where(hi > lo, lo, 0.0)
-    return tf.cast(tf.clip_by_value((image_f - offset) * scale, 0.0, 255.0), tf.uint8)
+    offset = tf.where(hi > lo, -lo * scale, 0.0)
+    return tf.cast(tf.clip_by_value(image_f * scale + offset, 0.0, 255.0), tf.uint8)
 
 
 def equalize(image):

@@ -212,13 +212,14 @@ def _tfds(spec: str, data_dir: Optional[str], options: ReadOptions) -> Records:
         tfds_split = f"train[:{options.holdout}]" if options.split == "minival" else f"train[{options.holdout}:]"
     else:
         tfds_split = "train"
-    num_examples = builder.info.splits[tfds_split].num_examples
     dataset = builder.as_dataset(
         split=tfds_split,
         decoders={image_key: tfds.decode.SkipDecoding()},
         shuffle_files=options.training,
         read_config=tfds.ReadConfig(shuffle_seed=options.seed, interleave_cycle_length=_CYCLE_LENGTH),
     )
+    cardinality = int(dataset.cardinality())  # TFDS asserts it; split metadata may be absent (mock_data)
+    num_examples = cardinality if cardinality >= 0 else builder.info.splits[tfds_split].num_examples
     dataset = _shard(dataset, options)
     dataset = dataset.map(lambda ex: (ex[image_key], tf.cast(ex[label_key], tf.int32)), num_parallel_calls=tf.data.AUTOTUNE)
     return Records(dataset, num_examples, tuple(features[label_key].names))
