@@ -1,0 +1,106 @@
+"""TFLite export (float32, float16, dynamic-range int8, full-integer int8) and a small runner.
+
+Quantization can silently cost accuracy (tensorflow/tpu#549 lost 15+ top-1 points in int8), so
+:func:`agreement` compares any export with the Keras model on held-out images.
+"""
+from __future__ import annotations
+
+import tempfile
+from pathlib import Path
+from typing import Iterable, Optional
+
+import keras
+import numpy as np
+import tensorflow as tf
+
+from efficientnet_tf.export import export_saved_model
+
+QUANTIZATIONS = ("float32", "float16", "dynamic", "int8")
+
+
+def representative_images(dataset: tf.data.Dataset, num_images: int = 100) -> Iterable[np.ndarray]:
+    """Float32 0-255 images one at a time from a ``build_dataset`` dataset of (images, labels) batches."""
+    images = dataset.map(lambda x, *_: x).unbatch().take(num_images)
+    for image in images.as_numpy_iterator():
+        yield image[None].astype(np.float32)
+
+
+def convert(
+    source,
+    quantization: str = "float32",
+    representative_data: Optional[Iterable[np.ndarray]] = None,
+    image_size: Optional[int] = None,
+) -> bytes:
+    """A ``.tflite`` flatbuffer of ``serving_default``: float32 0-255 images [batch, H, W, 3] in, probabilities out.
+
+    ``source`` is a SavedModel directory written by :func:`export_saved_model` or a Keras model
+    (exported to a temporary one first: converting a concrete function directly leaves Keras 3
+    variables unfrozen and gives NaN). ``int8`` is full-integer (every op int8, uint8 images in,
+    float32 probabilities out) and needs ``representative_data``: float32 ``[1, H, W, 3]``
+    batches, e.g. :func:`representative_images` over the data pipeline. ``dynamic`` stores int8
+    weights and computes in float.
+    """
+    if quantization not in QUANTIZATIONS:
+        raise ValueError(f"quantization must be one of {QUANTIZATIONS}, got {quantization!r}")
+    if quantization == "int8" and representative_data is None:
+        raise ValueError("full-integer int8 needs representative_data (float32 [1, H, W, 3] batches)")
+    if isinstance(source, keras.Model):
+        with tempfile.TemporaryDirectory() as tmp:
+            return convert(export_saved_model(source, tmp, image_size=image_size), quantization, representative_data)
+    converter = tf.lite.TFLiteConverter.from_saved_model(str(source), signature_keys=["serving_default"])
+    if quantization != "float32":
+        converter.optimizations = [tf.lite.Optimize.DEFAULT]
+    if quantization == "float16":
+        converter.target_spec.supported_types = [tf.float16]
+    if quantization == "int8":
+        data = list(representative_data)
+        converter.representative_dataset = lambda: ([x] for x in data)
+        converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]
+        converter.inference_input_type = tf.uint8
+    return converter.convert()
+
+
+def export_tflite(source, path, quantization: str = "float32", **kwargs) -> str:
+    """Writes :func:`convert`'s flatbuffer to ``path``."""
+    Path(path).write_bytes(convert(source, quantization, **kwargs))
+    return str(path)
+
+
+class TFLiteModel:
+    """Runs a ``.tflite`` file or flatbuffer on float32 0-255 images, quantizing integer inputs itself."""
+
+    def __init__(self, model, num_threads: int = 2):
+        content = Path(model).read_bytes() if isinstance(model, (str, Path)) else bytes(model)
+        self.interpreter = tf.lite.Interpreter(model_content=content, num_threads=num_threads)
+        self.input = self.interpreter.get_input_details()[0]
+        self.output = self.interpreter.get_output_details()[0]
+        self.batch = None
+
+    def __call__(self, images) -> np.ndarray:
+        images = np.asarray(images, np.float32)
+        if images.shape[0] != self.batch:
+            self.interpreter.resize_tensor_input(self.input["index"], images.shape)
+            self.interpreter.allocate_tensors()
+            self.batch = images.shape[0]
+        dtype = self.input["dtype"]
+        if dtype != np.float32:
+            scale, zero = self.input["quantization"]
+            info = np.iinfo(dtype)
+            images = np.clip(np.round(images / scale + zero), info.min, info.max).astype(dtype)
+        self.interpreter.set_tensor(self.input["index"], images)
+        self.interpreter.invoke()
+        out = self.interpreter.get_tensor(self.output["index"])
+        if out.dtype != np.float32:
+            scale, zero = self.output["quantization"]
+            out = (out.astype(np.float32) - zero) * scale
+        return out
+
+
+def agreement(model: keras.Model, tflite_model: TFLiteModel, images) -> dict:
+    """Top-1 agreement and the largest probability difference between Keras and TFLite on ``images``."""
+    expected = np.asarray(model(np.asarray(images, np.float32), training=False), np.float32)
+    got = tflite_model(images)
+    return {
+        "top1_agreement": float(np.mean(expected.argmax(-1) == got.argmax(-1))),
+        "max_abs_diff": float(np.abs(expected - got).max()),
+    }
