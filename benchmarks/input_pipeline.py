@@ -1,0 +1,116 @@
+"""Input-pipeline throughput in images/s per CPU core, on JPEGs this script makes itself.
+
+    python benchmarks/input_pipeline.py [--threads N] [--images 600] [--size 224]
+
+The images are ~500x375 (ImageNet's typical size), JPEG quality 90, with smooth gradients, blobs
+and texture rather than noise, so the decoder sees realistic entropy. Each case runs a tf.data
+map on a private thread pool of N threads (one op per thread), and the rate is divided by N.
+Cases: training preprocessing alone / with RandAugment(2, 10) / with AutoAugment v0, eval
+preprocessing, the fused decode_and_crop_jpeg vs decode-then-crop, then every augmentation op
+on decoded 224 px images (keras' Equalization layer alongside ours, for comparison).
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import time
+
+import numpy as np
+import tensorflow as tf
+
+from efficientnet_tf import preprocessing as P
+from efficientnet_tf.data import augment as A
+
+
+def make_jpegs(count: int, seed: int = 0):
+    rng = np.random.default_rng(seed)
+    y, x = np.mgrid[0:375, 0:500].astype(np.float32)
+    jpegs = []
+    for _ in range(count):
+        image = np.empty((375, 500, 3), np.float32)
+        for c in range(3):
+            f = rng.uniform(0.002, 0.02, 2)
+            image[..., c] = 128 + 90 * np.sin(f[0] * y + f[1] * x + rng.uniform(0, 6))
+        for _ in range(12):
+            cy, cx, r = rng.uniform(0, 375), rng.uniform(0, 500), rng.uniform(10, 120)
+            image[(y - cy) ** 2 + (x - cx) ** 2 < r * r] = rng.uniform(0, 255, 3)
+        texture = rng.normal(0, 12, (94, 125, 3)).repeat(4, 0).repeat(4, 1)[:375, :500]
+        image = np.clip(image + texture, 0, 255).astype(np.uint8)
+        jpegs.append(tf.io.encode_jpeg(image, quality=90).numpy())
+    return jpegs
+
+
+def rate(dataset: tf.data.Dataset, threads: int, count: int) -> float:
+    """Images/s per thread for `count` elements of `dataset` (after a warm-up batch)."""
+    options = tf.data.Options()
+    options.threading.private_threadpool_size = threads
+    options.threading.max_intra_op_parallelism = 1
+    options.autotune.enabled = False
+    dataset = dataset.batch(32).with_options(options)
+    iterator = iter(dataset)
+    next(iterator)  # trace and warm up
+    start, seen = time.perf_counter(), 0
+    while seen < count:
+        seen += int(next(iterator)[0].shape[0])
+    return seen / (time.perf_counter() - start) / threads
+
+
+def _unfused(image_bytes, size, seed):
+    """decode_jpeg of the whole image, then the same crop window as the fused path."""
+    image = tf.io.decode_jpeg(image_bytes, channels=3)
+    y, x, h, w = tf.unstack(P._distorted_window(tf.shape(image), size, seed))
+    image = tf.image.stateless_random_flip_left_right(image[y : y + h, x : x + w], seed)
+    return P._resize(image, size)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--threads", type=int, default=os.cpu_count())
+    parser.add_argument("--images", type=int, default=600)
+    parser.add_argument("--size", type=int, default=224)
+    args = parser.parse_args()
+    threads, count, size = args.threads, args.images, args.size
+
+    jpegs = make_jpegs(64)
+    print(f"{len(jpegs)} JPEGs 500x375 q90, mean {np.mean([len(j) for j in jpegs]) / 1024:.0f} KiB; "
+          f"{threads} threads; output {size}px; images/s per core")
+    source = tf.data.Dataset.zip(tf.data.Dataset.from_tensor_slices(jpegs).repeat(),
+                                 tf.data.Dataset.random(seed=0).batch(2))
+
+    def case(fn):
+        return rate(source.map(lambda b, s: (fn(b, s), 0), num_parallel_calls=threads), threads, count)
+
+    train = lambda b, s: P.preprocess_for_train(b, size, seed=s)  # noqa: E731
+    results = {
+        "train, no augmentation": case(train),
+        "train + RandAugment(2, 10)": case(lambda b, s: A.randaugment(train(b, s), 2, 10, s)),
+        "train + AutoAugment v0": case(lambda b, s: A.autoaugment(train(b, s), s)),
+        "eval (center crop)": case(lambda b, s: P.preprocess_for_eval(b, size)),
+        "train, decode then crop (unfused)": case(lambda b, s: _unfused(b, size, s)),
+    }
+    for name, value in results.items():
+        print(f"  {name:<40s} {value:8.0f}")
+    base = results["train, no augmentation"]
+    print(f"  fused decode_and_crop_jpeg speed-up      {base / results['train, decode then crop (unfused)']:8.2f}x")
+    print(f"  RandAugment cost                         {base / results['train + RandAugment(2, 10)']:8.2f}x")
+    print(f"  AutoAugment cost                         {base / results['train + AutoAugment v0']:8.2f}x")
+
+    decoded = [tf.cast(P.preprocess_for_eval(j, size), tf.uint8).numpy() for j in jpegs[:16]]
+    images = tf.data.Dataset.zip(tf.data.Dataset.from_tensor_slices(decoded).cache().repeat(),
+                                 tf.data.Dataset.random(seed=1).batch(2))
+
+    def op_rate(fn):
+        return rate(images.map(lambda im, s: (fn(im, s), 0), num_parallel_calls=threads), threads, count)
+
+    print(f"per op on decoded {size}px uint8 images (level 10, RandAugment constants), images/s per core")
+    for name in A.RANDAUGMENT_OPS:
+        print(f"  {name:<40s} {op_rate(lambda im, s, n=name: A.apply_op(im, n, 10, s)):8.0f}")
+    import keras
+
+    keras_equalize = keras.layers.Equalization(value_range=(0, 255))
+    print(f"  {'keras.layers.Equalization (reference)':<40s} "
+          f"{op_rate(lambda im, s: keras_equalize(tf.cast(im, tf.float32))):8.0f}")
+
+
+if __name__ == "__main__":
+    main()
