@@ -1,0 +1,116 @@
+"""Training library pieces in-process: schedule values, config precedence, L2 scope, RMSpropTF, EMA."""
+import json
+
+import keras
+import numpy as np
+import pytest
+import tensorflow as tf
+
+import efficientnet_tf
+from efficientnet_tf.training import config as config_lib
+from efficientnet_tf.training.ema import ExponentialMovingAverage
+from efficientnet_tf.training.optimizer import RMSpropTF, batch_norm_variables, build_optimizer, l2_loss, l2_variables
+from efficientnet_tf.training.schedule import WarmupDecay
+from efficientnet_tf.training.strategy import resolve_jit, resolve_precision
+
+
+def test_exponential_schedule_values_at_warmup_end_and_decay_steps():
+    # 100 steps/epoch: warmup ends at step 500, decay boundaries every 240 steps counted from step 0.
+    s = WarmupDecay(0.256, steps_per_epoch=100, warmup_epochs=5, decay_rate=0.97, decay_epochs=2.4)
+    expected = {0: 0.0, 250: 0.128, 499: 0.256 * 499 / 500, 500: 0.256 * 0.97 ** 2, 719: 0.256 * 0.97 ** 2,
+                720: 0.256 * 0.97 ** 3, 2400: 0.256 * 0.97 ** 10}
+    for step, lr in expected.items():
+        assert float(s(step)) == pytest.approx(lr, rel=1e-6), step
+
+
+def test_cosine_schedule_and_serialization():
+    s = WarmupDecay(0.1, steps_per_epoch=10, warmup_epochs=1, decay="cosine", total_epochs=11)
+    assert float(s(5)) == pytest.approx(0.05)
+    assert float(s(55)) == pytest.approx(0.05 * (1 + np.cos(np.pi * 0.5)))
+    assert float(s(110)) == pytest.approx(0.0, abs=1e-9)
+    restored = keras.saving.deserialize_keras_object(keras.saving.serialize_keras_object(s))
+    assert isinstance(restored, WarmupDecay) and restored.get_config() == s.get_config()
+
+
+def test_reference_recipe_defaults_and_digits_preset():
+    imagenet = config_lib.parse(["--dataset", "imagenet"])
+    assert (imagenet.batch_size, imagenet.epochs, imagenet.data.holdout) == (4096, 350, 25022)
+    opt = imagenet.optimizer
+    assert (opt.base_lr, opt.rho, opt.momentum, opt.epsilon) == (0.016, 0.9, 0.9, 1e-3)
+    assert (opt.warmup_epochs, opt.decay_rate, opt.decay_epochs, opt.schedule) == (5, 0.97, 2.4, "exponential")
+    assert (opt.weight_decay, opt.label_smoothing, opt.ema_decay, imagenet.model.survival_prob) == (1e-5, 0.1, 0.9999, 0.8)
+    assert imagenet.model.image_size is None and imagenet.model_dir == "runs/b0-imagenet"
+    digits = config_lib.parse([])
+    assert (digits.data.dataset, digits.model.image_size, digits.batch_size, digits.model_dir) == ("digits", 32, 64, "runs/b0-digits")
+
+
+def test_flags_override_config_file_which_overrides_preset(tmp_path):
+    path = tmp_path / "c.json"
+    path.write_text(json.dumps({"epochs": 7, "batch_size": 32, "optimizer": {"schedule": "cosine"}}))
+    cfg = config_lib.parse(["--config", str(path), "--batch-size", "8", "--model", "efficientnet-b1"])
+    assert (cfg.epochs, cfg.batch_size, cfg.optimizer.schedule, cfg.model.name) == (7, 8, "cosine", "efficientnet-b1")
+    assert cfg.model.image_size == 32  # the digits preset, untouched by file and flags
+    config_lib.save(cfg, tmp_path / "saved.json")
+    assert config_lib.load(tmp_path / "saved.json") == cfg
+    path.write_text(json.dumps({"optimizer": {"learning_rate": 1}}))
+    with pytest.raises(ValueError, match="optimizer.'learning_rate'"):
+        config_lib.parse(["--config", str(path)])
+
+
+def test_auto_precision_and_jit_on_cpu():
+    strategy = tf.distribute.get_strategy()
+    assert resolve_precision("auto", strategy) == "float32"
+    assert resolve_precision("mixed_bfloat16", strategy) == "mixed_bfloat16"
+    assert resolve_jit("auto", strategy) is False and resolve_jit("on", strategy) is True
+
+
+@pytest.fixture(scope="module")
+def tiny_b0():
+    return efficientnet_tf.create_model("b0", weights=None, input_shape=(32, 32, 3), classes=10)
+
+
+def test_l2_covers_non_bn_weights_only(tiny_b0):
+    decayed = l2_variables(tiny_b0)
+    bn = batch_norm_variables(tiny_b0)
+    assert len(bn) == 49 * 4 and all(v.path.split("/")[0].endswith("bn") for v in bn)
+    assert {id(v) for v in decayed}.isdisjoint(id(v) for v in bn)
+    assert {v.path for v in decayed} == {v.path for v in tiny_b0.trainable_variables if not v.path.split("/")[0].endswith("bn")}
+    assert any("se_reduce/bias" in v.path for v in decayed) and any("predictions/kernel" in v.path for v in decayed)
+    with tf.GradientTape() as tape:
+        loss = l2_loss(decayed, 1e-5)
+    assert float(loss) == pytest.approx(1e-5 * sum(float(np.sum(np.square(v))) for v in decayed) / 2, rel=1e-5)
+    grads = tape.gradient(loss, decayed)
+    for g, v in zip(grads[:5], decayed[:5]):
+        np.testing.assert_allclose(g, 1e-5 * np.asarray(v), rtol=1e-6)
+
+
+def test_rmsprop_tf_starts_mean_square_at_one():
+    # TF1 RMSPropOptimizer: ms = 1 at start; ms = rho*ms + (1-rho)*g^2; mom = m*mom + lr*g/sqrt(ms+eps).
+    lr, g = 0.01, np.array([0.5, -0.01], np.float32)
+    var = keras.Variable(np.zeros(2, np.float32))
+    opt = RMSpropTF(learning_rate=lr, rho=0.9, momentum=0.9, epsilon=1e-3)
+    opt.apply([tf.constant(g)], [var])
+    ms = 0.9 + 0.1 * g ** 2
+    np.testing.assert_allclose(var.numpy(), -lr * g / np.sqrt(ms + 1e-3), rtol=1e-5)
+    # Keras' zero start: the first update is ~3x sign(g) * lr regardless of |g|.
+    plain = keras.Variable(np.zeros(2, np.float32))
+    keras.optimizers.RMSprop(lr, rho=0.9, momentum=0.9, epsilon=1e-3).apply([tf.constant(g)], [plain])
+    assert abs(float(plain[0])) > 2.5 * lr and abs(float(plain[1])) > 0.2 * lr
+    assert isinstance(build_optimizer(config_lib.OptimizerConfig(), 0.1, "mixed_float16"), keras.optimizers.LossScaleOptimizer)
+
+
+def test_ema_averages_weights_and_bn_statistics_and_swaps(tiny_b0):
+    ema = ExponentialMovingAverage(tiny_b0, decay=0.9999)
+    paths = [v.path for v in tiny_b0.trainable_variables] + [v.path for v in batch_norm_variables(tiny_b0) if not v.trainable]
+    assert len(ema.variables) == len(paths) and any("moving_variance" in p for p in paths)
+    kernel, moving = ema.variables[0], next(v for v in ema.variables if "moving_mean" in v.name)
+    k0, m0 = kernel.numpy(), moving.numpy()
+    kernel.assign(k0 + 1.0)
+    moving.assign(m0 + 2.0)
+    ema.update()  # first update: decay = min(0.9999, 2/11)
+    d = 2.0 / 11.0
+    np.testing.assert_allclose(ema.shadows[0].numpy(), k0 + (1 - d) * 1.0, rtol=1e-5)
+    with ema.swapped():
+        np.testing.assert_allclose(moving.numpy(), m0 + (1 - d) * 2.0, rtol=1e-5)
+    np.testing.assert_allclose(kernel.numpy(), k0 + 1.0)
+    np.testing.assert_allclose(moving.numpy(), m0 + 2.0)
