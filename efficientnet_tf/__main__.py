@@ -12,6 +12,47 @@ def _summary(args) -> int:
     return 0
 
 
+def _export(args) -> int:
+    from efficientnet_tf.export import export_saved_model, load_keras_model, stored_class_names
+    from efficientnet_tf.tflite import export_variants
+
+    model = load_keras_model(args.model_dir, args.model, args.weights, args.image_size)
+    out = args.out or (f"{args.model_dir}/saved_model" if args.model_dir else None)
+    if out is None:
+        raise SystemExit("export: --out is required with --model")
+    names = stored_class_names(args.model_dir) if args.model_dir else None
+    print("SavedModel:", export_saved_model(model, out, class_names=names, image_size=args.image_size), flush=True)
+    for row in export_variants(model, out, args.tflite, args.representative, args.data_dir, args.image_size):
+        print("TFLite: " + ", ".join(f"{k} {v}" for k, v in row.items()), flush=True)
+    return 0
+
+
+def _predict(args) -> int:
+    from efficientnet_tf.predict import bytes_classifier, format_predictions, predict_files
+
+    classify = bytes_classifier(args.model_dir, args.model, args.weights, args.image_size, args.top_k)
+    print(format_predictions(args.images, predict_files(classify, args.images, args.top_k)), flush=True)
+    return 0
+
+
+def _cam(args) -> int:
+    from efficientnet_tf.cam import write_cam
+    from efficientnet_tf.export import load_keras_model
+
+    model = load_keras_model(args.model_dir, args.model, args.weights, args.image_size)
+    cls = write_cam(model, args.image, args.out, args.class_index, args.method)
+    print(f"{args.out}: {args.method} heatmap of class {cls}", flush=True)
+    return 0
+
+
+def _add_model_args(p: argparse.ArgumentParser) -> None:
+    group = p.add_mutually_exclusive_group(required=True)
+    group.add_argument("--model-dir", help="a .keras file, a training run directory (model.keras) or, where allowed, a SavedModel")
+    group.add_argument("--model", help="a variant name (b0 ... b7) to build, with --weights")
+    p.add_argument("--weights", default=None, help="with --model: a weights file or 'imagenet' (a local copy; never downloaded)")
+    p.add_argument("--image-size", type=int, default=None, help="input resolution (default: the model's own)")
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m efficientnet_tf", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
@@ -19,6 +60,30 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("summary", help="parameters and multiply-adds of B0-B7 beside the paper's Table 2")
     p.add_argument("variants", nargs="*", default=["b0", "b1", "b2", "b3", "b4", "b5", "b6", "b7"])
     p.set_defaults(func=_summary)
+
+    p = sub.add_parser("export", help="SavedModel (serving_default + serving_bytes) and optional TFLite files")
+    _add_model_args(p)
+    p.add_argument("--out", help="SavedModel directory (default: MODEL_DIR/saved_model)")
+    p.add_argument("--tflite", nargs="*", default=[], choices=["float32", "float16", "dynamic", "int8"],
+                   help="also write OUT_<quantization>.tflite for each")
+    p.add_argument("--representative", help="data pipeline source (e.g. digits, tfds:NAME) for int8 calibration "
+                   "(train split) and the agreement check (validation split)")
+    p.add_argument("--data-dir", default=None, help="data directory for --representative")
+    p.set_defaults(func=_export)
+
+    p = sub.add_parser("predict", help="top-5 labels with scores for each image")
+    _add_model_args(p)
+    p.add_argument("images", nargs="+", help="JPEG, PNG, GIF or BMP files")
+    p.add_argument("--top-k", type=int, default=5)
+    p.set_defaults(func=_predict)
+
+    p = sub.add_parser("cam", help="class activation map overlaid on the image (the paper's Figure 7)")
+    _add_model_args(p)
+    p.add_argument("image")
+    p.add_argument("--out", required=True, help="PNG to write, at the image's size")
+    p.add_argument("--class-index", type=int, default=None, help="class to explain (default: the predicted one)")
+    p.add_argument("--method", choices=["cam", "gradcam"], default="cam")
+    p.set_defaults(func=_cam)
     return parser
 
 

@@ -21,6 +21,7 @@ import keras
 import tensorflow as tf
 
 from efficientnet_tf import preprocessing
+from efficientnet_tf.model import create_model
 
 CLASS_NAMES_FILE = "class_names.txt"
 TOP_K = 5
@@ -86,28 +87,14 @@ def _decode_batch(image_bytes, image_size: int):
     )
 
 
-def export_saved_model(
-    model: keras.Model,
-    export_dir,
-    class_names=None,
-    image_size=None,
-    top_k: int = TOP_K,
-) -> str:
-    """Writes a SavedModel with ``serving_default`` (float images) and ``serving_bytes`` (encoded images).
-
-    Uses ``keras.export.ExportArchive`` (not a ``tf.Module`` wrapper), so TF1-session loaders such
-    as ``saved_model_cli run`` and TF Serving find every variable. Class names (given, or
-    ImageNet's for 1000 classes) are baked into ``serving_bytes`` as ``top_k_labels`` and written
-    to ``assets.extra/class_names.txt``.
-    """
+def serving_functions(model: keras.Model, class_names=None, image_size=None, top_k: int = TOP_K):
+    """``{name: (fn, input_spec)}`` for ``serving_default`` and ``serving_bytes``; shared by export and predict."""
     h, w = (image_size, image_size) if image_size else tuple(model.inputs[0].shape[1:3])
     if h is None or w is None or h != w:
-        raise ValueError(f"export needs a square static image size; pass image_size= (model input {h}x{w})")
-    num_classes = int(model.outputs[0].shape[-1])
-    names = default_class_names(num_classes, class_names)
-    k = min(top_k, num_classes)
+        raise ValueError(f"serving needs a square static image size; pass image_size= (model input {h}x{w})")
+    names = default_class_names(int(model.outputs[0].shape[-1]), class_names)
+    k = min(top_k, int(model.outputs[0].shape[-1]))
     spec = tf.TensorSpec([None, h, w, 3], tf.float32, name="images")
-    bytes_spec = tf.TensorSpec([None], tf.string, name="image_bytes")
 
     def probabilities(images):
         return tf.cast(model(images, training=False), tf.float32)
@@ -123,13 +110,66 @@ def export_saved_model(
             out["top_k_labels"] = tf.gather(tf.constant(names), classes)
         return out
 
+    return {
+        "serving_default": (serve, spec),
+        "serving_bytes": (serve_bytes, tf.TensorSpec([None], tf.string, name="image_bytes")),
+    }
+
+
+def export_saved_model(
+    model: keras.Model,
+    export_dir,
+    class_names=None,
+    image_size=None,
+    top_k: int = TOP_K,
+) -> str:
+    """Writes a SavedModel with ``serving_default`` (float images) and ``serving_bytes`` (encoded images).
+
+    Uses ``keras.export.ExportArchive`` (not a ``tf.Module`` wrapper), so TF1-session loaders such
+    as ``saved_model_cli run`` and TF Serving find every variable. Class names (given, or
+    ImageNet's for 1000 classes) are baked into ``serving_bytes`` as ``top_k_labels`` and written
+    to ``assets.extra/class_names.txt``.
+    """
     archive = keras.export.ExportArchive()
     archive.track(model)
-    archive.add_endpoint("serving_default", serve, input_signature=[spec])
-    archive.add_endpoint("serving_bytes", serve_bytes, input_signature=[bytes_spec])
+    for name, (fn, spec) in serving_functions(model, class_names, image_size, top_k).items():
+        archive.add_endpoint(name, fn, input_signature=[spec])
     archive.write_out(str(export_dir), verbose=False)
+    names = default_class_names(int(model.outputs[0].shape[-1]), class_names)
     if names is not None:
         extra = Path(export_dir) / "assets.extra"
         extra.mkdir(exist_ok=True)
         (extra / CLASS_NAMES_FILE).write_text("\n".join(names) + "\n", encoding="utf-8")
     return str(export_dir)
+
+
+def is_saved_model(path) -> bool:
+    return (Path(path) / "saved_model.pb").is_file()
+
+
+def stored_class_names(path) -> Optional[List[str]]:
+    """Class names written by :func:`export_saved_model` in a SavedModel or a run directory, else None."""
+    for d in (Path(path), Path(path) / "saved_model"):
+        f = d / "assets.extra" / CLASS_NAMES_FILE
+        if f.is_file():
+            return f.read_text(encoding="utf-8").splitlines()
+    return None
+
+
+def load_keras_model(model_dir=None, model: Optional[str] = None, weights=None, image_size=None) -> keras.Model:
+    """The one Keras loader: a ``.keras`` file or a run directory's ``model.keras`` (``safe_mode=True``),
+    or a variant built by name (``model="b0"``) with ``weights`` (a file, ``"imagenet"`` or None).
+    """
+    if model is not None:
+        shape = (image_size, image_size, 3) if image_size else None
+        return create_model(model, weights=weights, input_shape=shape)
+    path = Path(model_dir)
+    if path.is_dir():
+        found = sorted(path.glob("*.keras"))
+        if not found:
+            hint = " (it is a SavedModel, which this needs the .keras file for)" if is_saved_model(path) else ""
+            raise FileNotFoundError(f"no .keras model in {path}{hint}")
+        path = path / "model.keras" if (path / "model.keras").is_file() else found[0]
+    if path.suffix != ".keras":
+        raise ValueError(f"{path}: only .keras files are loaded (SavedModels and .h5 files are code; see SECURITY.md)")
+    return keras.saving.load_model(path, safe_mode=True)

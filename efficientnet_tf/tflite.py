@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import tempfile
 from pathlib import Path
-from typing import Iterable, Optional
+from typing import Iterable, List, Optional
 
 import keras
 import numpy as np
@@ -104,3 +104,37 @@ def agreement(model: keras.Model, tflite_model: TFLiteModel, images) -> dict:
         "top1_agreement": float(np.mean(expected.argmax(-1) == got.argmax(-1))),
         "max_abs_diff": float(np.abs(expected - got).max()),
     }
+
+
+def export_variants(
+    model: keras.Model,
+    saved_model_dir,
+    quantizations,
+    representative_source: Optional[str] = None,
+    data_dir: Optional[str] = None,
+    image_size: Optional[int] = None,
+    num_images: int = 100,
+) -> List[dict]:
+    """Writes ``<saved_model_dir>_<quantization>.tflite`` for each, converted from that SavedModel.
+
+    With a data pipeline source, int8 is calibrated on its train split and every file's top-1
+    agreement with ``model`` is measured on one validation batch of ``num_images``.
+    """
+    calibration = holdout = None
+    if representative_source:
+        from efficientnet_tf.data import build_dataset
+
+        size = image_size or model.inputs[0].shape[1]
+        train, _ = build_dataset(representative_source, "train", size, 32, training=False, data_dir=data_dir)
+        calibration = list(representative_images(train, num_images))
+        val, _ = build_dataset(representative_source, "validation", size, num_images, training=False, data_dir=data_dir)
+        holdout = next(iter(val))[0].numpy()
+    rows = []
+    for quantization in quantizations:
+        path = f"{str(saved_model_dir).rstrip('/')}_{quantization}.tflite"
+        export_tflite(saved_model_dir, path, quantization, representative_data=calibration)
+        row = {"quantization": quantization, "path": path, "bytes": Path(path).stat().st_size}
+        if holdout is not None:
+            row.update(agreement(model, TFLiteModel(path), holdout))
+        rows.append(row)
+    return rows
