@@ -71,14 +71,15 @@ def test_policy_table_is_reference_v0():
     ids=["autoaugment", "randaugment_2_10", "randaugment_3_28"],
 )
 def test_policies_eager_and_in_dataset(fn):
+    seeds = tf.constant([[i, 1] for i in range(6)], tf.int64)
+    image = tf.constant(IMAGE, tf.float32)
+    mapped = list(tf.data.Dataset.from_tensor_slices(seeds).map(lambda s: fn(image, s), num_parallel_calls=2))
     outs = []
-    for i in range(6):
-        seed = tf.constant([i, 1], tf.int64)
-        eager = fn(tf.constant(IMAGE, tf.float32), seed)
-        mapped = _in_dataset(lambda im: fn(tf.cast(im, tf.float32), seed), IMAGE)
-        assert eager.dtype == tf.float32 and eager.shape == (40, 56, 3)
+    for seed, from_dataset in zip(seeds, mapped):
+        eager = fn(image, seed)
+        assert eager.dtype == tf.float32 and eager.shape == (40, 56, 3) and from_dataset.shape == (40, 56, 3)
         assert 0.0 <= float(tf.reduce_min(eager)) and float(tf.reduce_max(eager)) <= 255.0
-        np.testing.assert_array_equal(eager.numpy(), mapped.numpy())
+        np.testing.assert_array_equal(eager.numpy(), from_dataset.numpy())
         outs.append(eager.numpy())
     assert len({o.tobytes() for o in outs}) > 1  # the seed changes the outcome
 

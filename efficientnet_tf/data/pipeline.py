@@ -28,8 +28,7 @@ class DatasetInfo:
     image_size: int
     batch_size: int  # global batch size
     drop_remainder: bool
-    _seen: tf.Variable = dataclasses.field(repr=False)
-    _kept: tf.Variable = dataclasses.field(repr=False)
+    _counts: tf.lookup.experimental.MutableHashTable = dataclasses.field(repr=False)
 
     @property
     def steps_per_epoch(self) -> int:
@@ -42,26 +41,33 @@ class DatasetInfo:
 
         Exact once a pass is complete; mid-pass, images still in the decode stage count as skipped.
         """
-        return int(self._seen.numpy() - self._kept.numpy())
+        return self._count("read") - self._count("decoded")
+
+    def _count(self, key: str) -> int:
+        return int(self._counts.lookup(tf.constant(key)).numpy())
 
     def log_skipped(self) -> int:
         """Log (warning) and return the skipped count; call it at the end of an epoch."""
         skipped = self.skipped()
         if skipped:
             logger.warning("%s/%s: skipped %d undecodable images out of %d read",
-                           self.source, self.split, skipped, int(self._seen.numpy()))
+                           self.source, self.split, skipped, self._count("read"))
         return skipped
 
 
-def _counter(name: str) -> tf.Variable:
-    # On the CPU next to the tf.data runtime, outside any tf.function or strategy scope's graph.
+def _counters() -> tf.lookup.experimental.MutableHashTable:
+    """Image counters on the CPU beside tf.data: a table, not a tf.Variable, so that a strategy
+    scope cannot mirror it onto accelerators the input pipeline cannot reach."""
     with tf.init_scope(), tf.device("/CPU:0"):
-        return tf.Variable(0, dtype=tf.int64, trainable=False, name=name)
+        return tf.lookup.experimental.MutableHashTable(tf.string, tf.int64, default_value=0)
 
 
-def _count(counter: tf.Variable):
+def _count(counts: tf.lookup.experimental.MutableHashTable, key: str):
+    """Sequential map (read-modify-write is not atomic) adding one to counts[key] per element."""
+
     def fn(*element):
-        with tf.control_dependencies([counter.assign_add(1)]):
+        key_t = tf.constant(key)
+        with tf.control_dependencies([counts.insert(key_t, counts.lookup(key_t) + 1)]):
             return tf.nest.map_structure(tf.identity, element)
 
     return fn
@@ -114,7 +120,7 @@ def build_dataset(
     records = sources.load(source, data_dir, read)
     num_classes = len(records.class_names)
     info = DatasetInfo(source, split, records.num_examples, num_classes, records.class_names, image_size,
-                       batch_size, drop_remainder, _counter("images_read"), _counter("images_decoded"))
+                       batch_size, drop_remainder, _counters())
 
     dataset = records.dataset
     if cache:
@@ -137,10 +143,10 @@ def build_dataset(
             image = aug.randaugment(image, randaugment_layers, randaugment_magnitude, augment_seed)
         return image, label
 
-    dataset = dataset.map(_count(info._seen))
+    dataset = dataset.map(_count(info._counts, "read"))
     dataset = dataset.map(preprocess, num_parallel_calls=tf.data.AUTOTUNE)
     dataset = dataset.ignore_errors(log_warning=True)
-    dataset = dataset.map(_count(info._kept))
+    dataset = dataset.map(_count(info._counts, "decoded"))
 
     per_replica = input_context.get_per_replica_batch_size(batch_size) if input_context else batch_size
     dataset = dataset.batch(per_replica, drop_remainder=drop_remainder)
