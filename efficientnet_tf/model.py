@@ -229,4 +229,4 @@ def feature_extractor(model: keras.Model) -> keras.Model:
     if in_size is None or any(s not in by_stride for s in strides):
         raise ValueError("feature_extractor needs a model with a static input size of at least 32 px")
     outputs = {level: by_stride[s] for level, s in zip(_FEATURE_LEVELS, strides)}
-    return keras.Model(model.inputs, outputs, name=model.name + "_features")
+    return keras.Model(model.input, outputs, name=model.name + "_features")
