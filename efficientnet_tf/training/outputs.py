@@ -27,7 +27,7 @@ def write_history(path: str, rows: List[Dict[str, float]]) -> None:
     with open(path, "w", newline="", encoding="utf-8") as f:
         writer = csv.DictWriter(f, fieldnames=fields)
         writer.writeheader()
-        writer.writerows(rows)
+        writer.writerows({k: f"{v:.8g}" for k, v in row.items()} for row in rows)
 
 
 def write_scalars(writer, step: int, scalars: Dict[str, float]) -> None:
