@@ -73,6 +73,8 @@ def EfficientNet(
     classifier_activation: Union[str, Callable, None] = "softmax",
     include_preprocessing: bool = True,
     weights_name: Optional[str] = None,
+    stem_filters: int = 32,
+    head_filters: int = 1280,
 ) -> keras.Model:
     """Builds an EfficientNet from block arguments and compound-scaling coefficients.
 
@@ -80,7 +82,8 @@ def EfficientNet(
     with the ImageNet mean and std itself. ``weights`` is None, ``"imagenet"`` (a local
     keras.applications file, never downloaded), a keras.applications ``.h5`` path (loaded by layer
     name) or a Keras ``.weights.h5``/``.keras`` file. ``weights_name`` is the keras.applications
-    file stem (``efficientnetb0``) that ``"imagenet"`` looks for.
+    file stem (``efficientnetb0``) that ``"imagenet"`` looks for. ``stem_filters`` and
+    ``head_filters`` (before width scaling) let other families, e.g. MobileNetV2, share the builder.
     """
     blocks = as_block_args(blocks_args)
     if pooling not in (None, "avg", "max"):
@@ -106,7 +109,7 @@ def EfficientNet(
         x = ImageNormalization(name="normalization")(x)
     x = layers.ZeroPadding2D(correct_pad(x, 3), name="stem_conv_pad")(x)
     x = layers.Conv2D(
-        filters(32), 3, strides=2, padding="valid", use_bias=False,
+        filters(stem_filters), 3, strides=2, padding="valid", use_bias=False,
         kernel_initializer=CONV_KERNEL_INITIALIZER, name="stem_conv",
     )(x)
     x = batch_norm("stem_bn")(x)
@@ -133,7 +136,7 @@ def EfficientNet(
             index += 1
 
     x = layers.Conv2D(
-        filters(1280), 1, padding="same", use_bias=False,
+        filters(head_filters), 1, padding="same", use_bias=False,
         kernel_initializer=CONV_KERNEL_INITIALIZER, name="top_conv",
     )(x)
     x = batch_norm("top_bn")(x)

@@ -1,0 +1,101 @@
+import math
+
+import keras
+import pytest
+
+import efficientnet_tf as et
+from efficientnet_tf import scaling
+
+OFFICIAL = {  # tensorflow/tpu efficientnet_builder: (width, depth, resolution, dropout)
+    "b0": (1.0, 1.0, 224, 0.2), "b1": (1.0, 1.1, 240, 0.2), "b2": (1.1, 1.2, 260, 0.3),
+    "b3": (1.2, 1.4, 300, 0.3), "b4": (1.4, 1.8, 380, 0.4), "b5": (1.6, 2.2, 456, 0.4),
+    "b6": (1.8, 2.6, 528, 0.5), "b7": (2.0, 3.1, 600, 0.5), "b8": (2.2, 3.6, 672, 0.5),
+    "l2": (4.3, 5.3, 800, 0.5),
+}
+
+
+@pytest.mark.parametrize("name", list(OFFICIAL))
+def test_official_coefficients_are_pinned(name):
+    v = et.get_variant(name)
+    assert (v.width, v.depth, v.resolution, v.dropout) == OFFICIAL[name]
+
+
+def test_compound_coefficients():
+    s = scaling.compound_coefficients(1)
+    assert (s.depth, s.width, s.resolution) == (pytest.approx(1.2), pytest.approx(1.1), 256)  # 257.6 -> 256
+    assert scaling.compound_coefficients(0) == scaling.Scale(1.0, 1.0, 224)
+    s = scaling.compound_coefficients(2.5)
+    assert s.depth == pytest.approx(1.2**2.5) and s.resolution % 8 == 0
+    with pytest.raises(ValueError):
+        scaling.compound_coefficients(-1)
+
+
+def test_macs_grow_about_two_to_the_phi():
+    """Measured on B0 at 224 px: MACs(phi)/MACs(0) = 2.23, 4.69, 8.43, 16.38 for phi = 1..4, against
+    1.92**phi = 1.92, 3.69, 7.08, 13.60: growth per unit phi is 2.01 on average (1.92 ideal). The
+    reference's rounding (filters to multiples of 8, repeats by ceil) inflates the first step most."""
+    macs = [et.profile(scaling.efficientnet_from_phi(phi)).macs for phi in range(5)]
+    ratios = [m / macs[0] for m in macs[1:]]
+    assert [round(r, 2) for r in ratios] == [2.23, 4.69, 8.43, 16.38]
+    per_phi = ratios[-1] ** (1 / 4)
+    assert abs(per_phi / 1.92027 - 1) < 0.15
+    for phi in range(2, 5):  # every later step multiplies MACs by about 1.92
+        assert abs(macs[phi] / macs[phi - 1] / 1.92027 - 1) < 0.15
+
+
+def test_fractional_phi_and_single_dimension_scaling():
+    model = scaling.efficientnet_from_phi(0.5, include_top=False)
+    assert model.input_shape == (None, 240, 240, 3) and model.name == "efficientnet_phi0.5"
+    base = et.profile(scaling.scaled_efficientnet()).macs
+    wide = et.profile(scaling.scaled_efficientnet(width=2.0)).macs
+    deep = et.profile(scaling.scaled_efficientnet(depth=2.0)).macs
+    big = et.profile(scaling.scaled_efficientnet(resolution=448)).macs
+    assert 3.0 < wide / base < 4.5  # ~ width**2
+    assert 1.7 < deep / base < 2.5  # ~ depth
+    assert big / base == pytest.approx(4.0, rel=0.02)  # resolution**2, exactly up to padding
+
+
+def test_grid_candidates_satisfy_the_constraint():
+    cands = scaling.grid_candidates(target=2.0, tolerance=0.1)
+    assert len(cands) == 46 and (1.2, 1.1, 1.15, pytest.approx(1.92027)) in cands
+    for a, b, g, p in cands:
+        assert abs(a * b * b * g * g - 2.0) <= 0.1 and p == pytest.approx(a * b * b * g * g)
+    with pytest.raises(ValueError, match="no \\(alpha"):
+        scaling.grid_candidates([[1.0], [1.0], [1.0]])
+
+
+def test_grid_search_ranks_by_accuracy_and_measures_macs():
+    grid = [[1.0, 1.2, 1.4], [1.0, 1.1], [1.0, 1.15, 1.2]]
+
+    def evaluate(depth, width, resolution):  # stub: favours depth, then resolution
+        return depth / 2 + resolution / 1000
+
+    rows = scaling.grid_search(evaluate, grid=grid, base_resolution=64, num_classes=10, log=lambda s: None)
+    expected = sorted(scaling.grid_candidates(grid), key=lambda c: -(c[0] / 2 + scaling.round_resolution(64 * c[2]) / 1000))
+    assert [(r["alpha"], r["beta"], r["gamma"]) for r in rows] == [c[:3] for c in expected]
+    assert [r["rank"] for r in rows] == list(range(1, len(rows) + 1))
+    for r in rows:
+        assert r["accuracy"] == pytest.approx(r["alpha"] / 2 + r["resolution"] / 1000)
+    rows = scaling.grid_search(evaluate, grid=grid, base_resolution=64, num_classes=10, budget=2, log=lambda s: None)
+    assert len(rows) == 2 and {abs(r["product"] - 2) for r in rows} == {abs(1.9203 - 2), abs(2.016 - 2)}
+
+
+def test_grid_search_measured_macs_follow_the_constraint():
+    """At 224 px the measured MACs over B0 are 2.23, 2.56 and 2.63 for nominal products 1.92, 2.02
+    and 2.09: the reference's rounding (repeats by ceil, filters to multiples of 8) only adds."""
+    grid = [[1.2, 1.4], [1.0, 1.1], [1.15, 1.2]]
+    rows = scaling.grid_search(lambda d, w, r: 0.0, grid=grid, log=lambda s: None)
+    assert [r["mac_ratio"] for r in sorted(rows, key=lambda r: r["product"])] == [2.2287, 2.5568, 2.6303]
+    for r in rows:
+        assert r["product"] <= r["mac_ratio"] < 1.3 * r["product"]
+
+
+def test_mobilenetv2_from_block_strings_matches_keras():
+    ours = scaling.MobileNetV2(include_preprocessing=False)
+    assert ours.count_params() == 3_538_984 == keras.applications.MobileNetV2(weights=None).count_params()
+    assert ours.get_layer("stem_activation").activation.__name__ == "relu6"
+    assert not any("se_" in l.name for l in ours.layers)
+    bigger = scaling.compound_mobilenetv2(1, include_preprocessing=False)
+    assert bigger.input_shape == (None, 256, 256, 3)
+    ratio = et.profile(bigger).macs / et.profile(ours).macs
+    assert 1.7 < ratio < 2.6
