@@ -6,9 +6,12 @@ import sys
 
 
 def _summary(args) -> int:
-    from efficientnet_tf.summary import summary_table
+    from efficientnet_tf.summary import format_table, plot_summary, summary_rows
 
-    print(summary_table(args.variants), flush=True)
+    rows = summary_rows(args.variants)
+    print(format_table(rows), flush=True)
+    if args.plot:
+        print("plot:", plot_summary(rows, args.plot), flush=True)
     return 0
 
 
@@ -59,6 +62,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("summary", help="parameters and multiply-adds of B0-B7 beside the paper's Table 2")
     p.add_argument("variants", nargs="*", default=["b0", "b1", "b2", "b3", "b4", "b5", "b6", "b7"])
+    p.add_argument("--plot", help="also write a params-vs-MACs PNG with the paper's values")
     p.set_defaults(func=_summary)
 
     p = sub.add_parser("export", help="SavedModel (serving_default + serving_bytes) and optional TFLite files")

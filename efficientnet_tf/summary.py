@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import sys
-
 from typing import Iterable, List
 
 from efficientnet_tf.model import create_model
@@ -24,13 +23,37 @@ def summary_rows(variants: Iterable[str]) -> List[dict]:
     return rows
 
 
-def summary_table(variants: Iterable[str]) -> str:
-    lines = [
-        f"{'model':<6}{'res':>5}{'params':>14}{'paper':>8}{'GMACs':>9}{'paper':>8}{'MACs/paper':>12}",
-    ]
-    for r in summary_rows(variants):
+def format_table(rows: List[dict]) -> str:
+    lines = [f"{'model':<6}{'res':>5}{'params':>14}{'paper':>8}{'GMACs':>9}{'paper':>8}{'MACs/paper':>12}"]
+    for r in rows:
         lines.append(
             f"{r['model']:<6}{r['resolution']:>5}{r['params']:>14,}{r['paper_params'] / 1e6:>7.1f}M"
             f"{r['macs'] / 1e9:>9.3f}{r['paper_macs'] / 1e9:>7.2f}B{r['macs'] / r['paper_macs']:>12.3f}"
         )
     return "\n".join(lines)
+
+
+def summary_table(variants: Iterable[str]) -> str:
+    return format_table(summary_rows(variants))
+
+
+def plot_summary(rows: List[dict], path) -> str:
+    """Params vs multiply-adds, log-log, measured beside the paper's Table 2."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(6, 4.5))
+    ax.plot([r["macs"] / 1e9 for r in rows], [r["params"] / 1e6 for r in rows], "o-", label="efficientnet_tf (measured)")
+    ax.plot([r["paper_macs"] / 1e9 for r in rows], [r["paper_params"] / 1e6 for r in rows], "x--", label="paper, Table 2")
+    for r in rows:
+        ax.annotate(r["model"].upper(), (r["macs"] / 1e9, r["params"] / 1e6), textcoords="offset points", xytext=(5, -10))
+    ax.set(xscale="log", yscale="log", xlabel="multiply-adds (billions)", ylabel="parameters (millions)",
+           title="EfficientNet B0-B7: size vs compute")
+    ax.grid(True, which="both", alpha=0.3)
+    ax.legend()
+    fig.tight_layout()
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
+    return str(path)

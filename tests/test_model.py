@@ -186,9 +186,12 @@ def test_registry():
     assert et.create_model("b1", include_top=False).name == "efficientnetb1"
 
 
-def test_summary_cli(capsys):
+def test_summary_cli(capsys, tmp_path):
+    from PIL import Image
+
     from efficientnet_tf.__main__ import main
 
-    assert main(["summary", "b0"]) == 0
+    assert main(["summary", "b0", "b1", "--plot", str(tmp_path / "s.png")]) == 0
     out = capsys.readouterr().out
-    assert "5,330,571" in out and "0.386" in out and "0.39B" in out
+    assert "5,330,571" in out and "0.386" in out and "0.39B" in out and "7,856,239" in out
+    assert Image.open(tmp_path / "s.png").size == (600, 450)
