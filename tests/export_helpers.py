@@ -1,0 +1,120 @@
+"""Shared, cached fixtures for the export/TFLite/CAM/CLI tests: small models and synthetic images.
+
+Cached per process (functools.cache) so that each model is built, exported or trained once per run.
+"""
+import functools
+import io
+import os
+import tempfile
+from pathlib import Path
+
+import keras
+import numpy as np
+import tensorflow as tf
+from PIL import Image
+
+from efficientnet_tf import EfficientNet, create_model
+from efficientnet_tf.data import build_dataset
+from efficientnet_tf.export import export_saved_model
+
+SIZE = 32
+CLASSES = 5
+NAMES = ["blue", "green", "magenta", "red", "yellow"]  # sorted, as the folder source numbers classes
+COLOURS = np.array([[30, 30, 220], [30, 200, 30], [210, 30, 210], [220, 30, 30], [230, 220, 30]], np.uint8)
+TRAIN_SIZE = 128  # a 4 x 4 map of last conv features
+FILE_SIZE = 160  # the pipeline's eval crop of these files is their central 128 px, at 1:1 scale
+BACKGROUND = 235
+STEPS = 60
+
+
+def encode(image: np.ndarray, fmt: str, mode: str = "RGB") -> bytes:
+    buf = io.BytesIO()
+    Image.fromarray(image).convert(mode).save(buf, fmt)
+    return buf.getvalue()
+
+
+def random_image(height=48, width=64, seed=0) -> np.ndarray:
+    return np.random.default_rng(seed).integers(0, 256, (height, width, 3), dtype=np.uint8)
+
+
+@functools.cache
+def tiny_model() -> keras.Model:
+    """Untrained B0 at 32 px with 5 classes: enough for shapes, specs and numerical equality."""
+    keras.utils.set_random_seed(0)
+    return create_model("b0", input_shape=(SIZE, SIZE, 3), classes=CLASSES)
+
+
+@functools.cache
+def tiny_export() -> str:
+    path = os.path.join(tempfile.mkdtemp(prefix="etf_export_"), "saved_model")
+    return export_saved_model(tiny_model(), path, class_names=NAMES)
+
+
+@functools.cache
+def tiny_loaded():
+    """The TF2 reload of :func:`tiny_export`, shared like one served model answering many requests."""
+    return tf.saved_model.load(tiny_export())
+
+
+def object_image(box, colour: int, size: int) -> np.ndarray:
+    """A blank background with one coloured square at ``box`` = (top, left, side)."""
+    image = np.full((size, size, 3), BACKGROUND, np.uint8)
+    top, left, side = box
+    image[top : top + side, left : left + side] = COLOURS[colour]
+    return image
+
+
+def _write_object_folder(root: Path, per_class: int, seed: int) -> None:
+    rng = np.random.default_rng(seed)
+    for colour, name in enumerate(NAMES):
+        (root / name).mkdir(parents=True)
+        for i in range(per_class):
+            side = int(rng.integers(20, 36))
+            top, left = rng.integers(16, FILE_SIZE - 16 - side, size=2)  # inside the eval centre crop
+            Image.fromarray(object_image((top, left, side), colour, FILE_SIZE)).save(root / name / f"{i}.png")
+
+
+@functools.cache
+def object_source() -> str:
+    """A ``folder:`` data pipeline source of coloured squares on a blank background, train/validation."""
+    root = Path(tempfile.mkdtemp(prefix="etf_objects_"))
+    _write_object_folder(root / "train", 40, seed=1)
+    _write_object_folder(root / "validation", 20, seed=2)
+    return f"folder:{root}"
+
+
+@functools.cache
+def trained_object_model() -> keras.Model:
+    """A slim EfficientNet (B0's blocks at half width, one repeat each), trained a few dozen steps
+    with plain ``model.fit`` at 128 px on :func:`object_source`.
+
+    Slim so that a few steps on 2 cores teach it the objects; batch-norm momentum is lowered so
+    that the moving statistics catch up within those steps.
+    """
+    keras.utils.set_random_seed(0)
+    model = EfficientNet(0.5, 0.3, TRAIN_SIZE, dropout_rate=0.0, drop_connect_rate=0.0, name="slim",
+                         input_shape=(TRAIN_SIZE, TRAIN_SIZE, 3), classes=CLASSES)
+    for layer in model.layers:
+        if isinstance(layer, keras.layers.BatchNormalization):
+            layer.momentum = 0.7
+    model.compile(keras.optimizers.Adam(3e-3), "sparse_categorical_crossentropy")
+    ds, _ = build_dataset(object_source(), "train", TRAIN_SIZE, 16, training=False, seed=0)
+    model.fit(ds.repeat(), steps_per_epoch=STEPS, epochs=1, verbose=0)
+    return model
+
+
+def holdout_batch(n: int = 100):
+    """(images, labels) of the validation split, through the data pipeline."""
+    ds, _ = build_dataset(object_source(), "validation", TRAIN_SIZE, n, training=False)
+    images, labels = next(iter(ds))
+    return images.numpy(), labels.numpy()
+
+
+@functools.cache
+def trained_run_dir() -> str:
+    """A training run's layout: ``model.keras`` plus ``saved_model/`` holding the class names."""
+    run = Path(tempfile.mkdtemp(prefix="etf_run_"))
+    model = trained_object_model()
+    model.save(run / "model.keras")
+    export_saved_model(model, run / "saved_model", class_names=NAMES)
+    return str(run)

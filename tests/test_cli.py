@@ -1,0 +1,60 @@
+"""The export, predict and cam subcommands, run in-process on a training run's directory layout."""
+from pathlib import Path
+
+import numpy as np
+from PIL import Image
+
+from efficientnet_tf.__main__ import main
+from export_helpers import NAMES, TRAIN_SIZE, encode, object_image, random_image, tiny_model, trained_run_dir
+
+
+def _predicted_rows(text: str):
+    blocks, current = {}, None
+    for line in text.splitlines():
+        if line.startswith("  "):
+            score, label = line.split(None, 1)
+            blocks[current].append((label, float(score)))
+        else:
+            current = line
+            blocks[current] = []
+    return blocks
+
+
+def test_predict_prints_five_rows_per_image_from_keras_and_saved_model(tmp_path, capsys):
+    files = []
+    for i, (fmt, mode) in enumerate([("JPEG", "RGB"), ("PNG", "L"), ("BMP", "RGB")]):
+        files.append(tmp_path / f"img{i}.{fmt.lower()}")
+        files[-1].write_bytes(encode(object_image((30 + 10 * i, 40, 30), i, TRAIN_SIZE), fmt, mode))
+    run = trained_run_dir()
+    outputs = []
+    for model_dir in (run, f"{run}/saved_model"):
+        assert main(["predict", "--model-dir", model_dir, *map(str, files)]) == 0
+        blocks = _predicted_rows(capsys.readouterr().out)
+        assert list(blocks) == [str(f) for f in files]
+        for rows in blocks.values():
+            assert len(rows) == 5 and {label for label, _ in rows} == set(NAMES)
+            scores = [s for _, s in rows]
+            assert scores == sorted(scores, reverse=True) and abs(sum(scores) - 1.0) < 1e-3
+        outputs.append(blocks)
+    assert outputs[0] == outputs[1]  # the .keras path and the SavedModel answer alike
+
+
+def test_cam_writes_a_png_of_the_image_size(tmp_path, capsys):
+    model_file = tmp_path / "model.keras"
+    tiny_model().save(model_file)
+    image = tmp_path / "photo.jpg"
+    image.write_bytes(encode(random_image(45, 70), "JPEG"))
+    out = tmp_path / "heat.png"
+    assert main(["cam", str(image), "--model-dir", str(model_file), "--out", str(out), "--method", "gradcam"]) == 0
+    assert "gradcam heatmap of class" in capsys.readouterr().out
+    written = Image.open(out)
+    assert written.format == "PNG" and written.size == (70, 45) and written.mode == "RGB"
+
+
+def test_export_writes_saved_model_and_tflite(tmp_path, capsys):
+    tiny_model().save(tmp_path / "model.keras")
+    assert main(["export", "--model-dir", str(tmp_path), "--tflite", "float32"]) == 0
+    out = capsys.readouterr().out
+    assert (tmp_path / "saved_model" / "saved_model.pb").is_file()
+    tflite = Path(f"{tmp_path}/saved_model_float32.tflite")
+    assert tflite.stat().st_size > 1_000_000 and f"bytes {tflite.stat().st_size}" in out
