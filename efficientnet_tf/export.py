@@ -87,14 +87,18 @@ def _decode_batch(image_bytes, image_size: int):
     )
 
 
-def serving_functions(model: keras.Model, class_names=None, image_size=None, top_k: int = TOP_K):
-    """``{name: (fn, input_spec)}`` for ``serving_default`` and ``serving_bytes``; shared by export and predict."""
+def serving_functions(model: keras.Model, class_names=None, image_size=None, top_k: int = TOP_K, batch_size=None):
+    """``{name: (fn, input_spec)}`` for ``serving_default`` and ``serving_bytes``; shared by export and predict.
+
+    ``batch_size`` None (the default) serves any batch; a fixed one lets TFLite fold the shape
+    arithmetic of the squeeze-excite reshapes, so XNNPACK can take the whole graph.
+    """
     h, w = (image_size, image_size) if image_size else tuple(model.inputs[0].shape[1:3])
     if h is None or w is None or h != w:
         raise ValueError(f"serving needs a square static image size; pass image_size= (model input {h}x{w})")
     names = default_class_names(int(model.outputs[0].shape[-1]), class_names)
     k = min(top_k, int(model.outputs[0].shape[-1]))
-    spec = tf.TensorSpec([None, h, w, 3], tf.float32, name="images")
+    spec = tf.TensorSpec([batch_size, h, w, 3], tf.float32, name="images")
 
     def probabilities(images):
         return tf.cast(model(images, training=False), tf.float32)
@@ -112,7 +116,7 @@ def serving_functions(model: keras.Model, class_names=None, image_size=None, top
 
     return {
         "serving_default": (serve, spec),
-        "serving_bytes": (serve_bytes, tf.TensorSpec([None], tf.string, name="image_bytes")),
+        "serving_bytes": (serve_bytes, tf.TensorSpec([batch_size], tf.string, name="image_bytes")),
     }
 
 
@@ -122,6 +126,7 @@ def export_saved_model(
     class_names=None,
     image_size=None,
     top_k: int = TOP_K,
+    batch_size=None,
 ) -> str:
     """Writes a SavedModel with ``serving_default`` (float images) and ``serving_bytes`` (encoded images).
 
@@ -132,7 +137,7 @@ def export_saved_model(
     """
     archive = keras.export.ExportArchive()
     archive.track(model)
-    for name, (fn, spec) in serving_functions(model, class_names, image_size, top_k).items():
+    for name, (fn, spec) in serving_functions(model, class_names, image_size, top_k, batch_size).items():
         archive.add_endpoint(name, fn, input_signature=[spec])
     archive.write_out(str(export_dir), verbose=False)
     names = default_class_names(int(model.outputs[0].shape[-1]), class_names)

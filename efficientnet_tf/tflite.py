@@ -30,6 +30,7 @@ def convert(
     quantization: str = "float32",
     representative_data: Optional[Iterable[np.ndarray]] = None,
     image_size: Optional[int] = None,
+    batch_size: Optional[int] = None,
 ) -> bytes:
     """A ``.tflite`` flatbuffer of ``serving_default``: float32 0-255 images [batch, H, W, 3] in, probabilities out.
 
@@ -38,7 +39,9 @@ def convert(
     variables unfrozen and gives NaN). ``int8`` is full-integer (every op int8, uint8 images in,
     float32 probabilities out) and needs ``representative_data``: float32 ``[1, H, W, 3]``
     batches, e.g. :func:`representative_images` over the data pipeline. ``dynamic`` stores int8
-    weights and computes in float.
+    weights and computes in float. ``batch_size`` (Keras source only) fixes the batch: the dynamic
+    batch leaves Shape/Pack/Reshape ops in every squeeze-excite block, which split XNNPACK's graph
+    and made float32 2-4x slower at batch 1 here.
     """
     if quantization not in QUANTIZATIONS:
         raise ValueError(f"quantization must be one of {QUANTIZATIONS}, got {quantization!r}")
@@ -46,7 +49,8 @@ def convert(
         raise ValueError("full-integer int8 needs representative_data (float32 [1, H, W, 3] batches)")
     if isinstance(source, keras.Model):
         with tempfile.TemporaryDirectory() as tmp:
-            return convert(export_saved_model(source, tmp, image_size=image_size), quantization, representative_data)
+            saved = export_saved_model(source, tmp, image_size=image_size, batch_size=batch_size)
+            return convert(saved, quantization, representative_data)
     converter = tf.lite.TFLiteConverter.from_saved_model(str(source), signature_keys=["serving_default"])
     if quantization != "float32":
         converter.optimizations = [tf.lite.Optimize.DEFAULT]

@@ -34,7 +34,8 @@ def test_int8_needs_representative_data():
 def test_full_integer_int8_keeps_top1_of_a_trained_model(tmp_path):
     run = trained_run_dir()
     model = load_keras_model(run)
-    rows = export_variants(model, f"{run}/saved_model", ["float32", "int8"], representative_source=object_source())
+    rows = export_variants(model, f"{run}/saved_model", ["float32", "int8"], representative_source=object_source(),
+                           num_images=200)
     by = {r["quantization"]: r for r in rows}
     assert by["float32"]["top1_agreement"] == 1.0 and by["float32"]["max_abs_diff"] < 1e-4
     assert by["int8"]["top1_agreement"] >= 0.9, by["int8"]
