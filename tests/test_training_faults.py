@@ -7,7 +7,7 @@ import sys
 import pytest
 import tensorflow as tf
 
-from training_helpers import (NAN_SCRIPT, TRAIN_PY, TINY, all_finite, checkpoint_step, model_weights, read_json,
+from training_helpers import (NAN_SCRIPT, TRAIN_PY, TINY, all_finite, checkpoint_step, checkpoint_values, read_json,
                               run_train, start_train, wait_for_checkpoint)
 
 # 2 epochs of 6 steps, a backup every 2 steps: the first backup lands mid-epoch 1.
@@ -57,5 +57,5 @@ def test_nan_loss_exits_nonzero_and_keeps_checkpoints(tmp_path):
     last_good = tf.train.latest_checkpoint(str(tmp_path / "checkpoints"))
     assert checkpoint_step(last_good) == 6
     assert checkpoint_step(tf.train.latest_checkpoint(str(tmp_path / "backup"))) == 6
-    assert all_finite(model_weights(last_good)) and all_finite(model_weights(tf.train.latest_checkpoint(str(tmp_path / "backup"))))
+    assert all_finite(checkpoint_values(last_good)) and all_finite(checkpoint_values(tf.train.latest_checkpoint(str(tmp_path / "backup"))))
     assert not (tmp_path / "metrics.json").exists()

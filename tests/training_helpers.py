@@ -53,10 +53,10 @@ def checkpoint_step(path) -> int:
     return int(str(path).rsplit("-", 1)[1])
 
 
-def model_weights(checkpoint_path) -> dict:
-    """The model's variables saved in a checkpoint, by checkpoint key."""
+def checkpoint_values(checkpoint_path) -> dict:
+    """Every variable in a checkpoint (model, optimizer slots, EMA, counters), by checkpoint key."""
     reader = tf.train.load_checkpoint(str(checkpoint_path))
-    return {k: reader.get_tensor(k) for k in reader.get_variable_to_shape_map() if k.startswith("model/")}
+    return {k: reader.get_tensor(k) for k in reader.get_variable_to_shape_map() if k != "_CHECKPOINTABLE_OBJECT_GRAPH"}
 
 
 def all_finite(weights: dict) -> bool:

@@ -23,16 +23,15 @@ class ExponentialMovingAverage:
         self.variables = [v.value for v in model.trainable_variables + bn_stats]
         self.shadows = [tf.Variable(v.read_value(), trainable=False, name="ema") for v in self.variables]
         self.num_updates = tf.Variable(0, dtype=tf.int64, trainable=False, name="ema_updates")
+        self.statistics_shadows = self.shadows[len(model.trainable_variables):]
 
     def update(self):
-        """Call in cross-replica context (after ``strategy.run``); each replica averages its own copy."""
+        """Call in cross-replica context (after ``strategy.run``), where replicas hold identical values."""
         self.num_updates.assign_add(1)
         n = tf.cast(self.num_updates, tf.float32)
         decay = tf.minimum(self.decay, (1.0 + n) / (10.0 + n))
-        strategy = tf.distribute.get_strategy()
         for shadow, var in zip(self.shadows, self.variables):
-            strategy.extended.update(
-                shadow, lambda s, v: s.assign_sub((1.0 - decay) * (s - tf.cast(v, s.dtype))), args=(var,))
+            shadow.assign_sub((1.0 - decay) * (shadow - var))
 
     def copy_to_model(self):
         for shadow, var in zip(self.shadows, self.variables):

@@ -34,7 +34,7 @@ from efficientnet_tf import data
 from efficientnet_tf.training import config as config_lib
 from efficientnet_tf.training import outputs
 from efficientnet_tf.training.ema import ExponentialMovingAverage
-from efficientnet_tf.training.optimizer import build_optimizer, l2_loss, l2_variables
+from efficientnet_tf.training.optimizer import batch_norm_variables, build_optimizer, l2_loss, l2_variables
 from efficientnet_tf.training.schedule import WarmupDecay
 from efficientnet_tf.training.strategy import (configure_cpu_devices, create_strategy, is_chief, resolve_jit,
                                                resolve_precision, task_id)
@@ -108,6 +108,7 @@ class Trainer:
                          for name, keep in (("backup", 1), ("checkpoints", 3), ("best", 1))}
         self._train_step = self._make_train_step()
         self._eval_step = self._make_eval_step()
+        self._sync_statistics = self._make_sync_statistics()
 
     # -- data and steps ------------------------------------------------------------------------
     def _dataset(self, split, training, input_context=None):
@@ -163,6 +164,23 @@ class Trainer:
             return stats
         return train_step
 
+    def _make_sync_statistics(self):
+        """Averages BN moving statistics (and their EMA) over all replicas, before every eval and save.
+
+        Keras updates them per replica, so without synchronized BN each replica, and each worker,
+        drifts apart; averaging makes every worker evaluate and save the same weights.
+        """
+        if self.strategy.num_replicas_in_sync == 1 or self.cfg.model.sync_bn:
+            return lambda: None
+        stats = [v.value for v in batch_norm_variables(self.model) if not v.trainable]
+        stats += self.ema.statistics_shadows if self.ema else []
+
+        def replica_fn():
+            means = tf.distribute.get_replica_context().all_reduce(tf.distribute.ReduceOp.MEAN, [tf.identity(v) for v in stats])
+            for var, mean in zip(stats, means):
+                var.assign(mean)
+        return tf.function(lambda: self.strategy.run(replica_fn))
+
     def _make_eval_step(self):
         model, num_classes = self.model, self.info.num_classes
 
@@ -177,6 +195,7 @@ class Trainer:
     def evaluate(self, split):
         """Top-1, top-5 and cross-entropy on ``split`` with the EMA weights swapped in."""
         totals = {}
+        self._sync_statistics()
         with self.ema.swapped() if self.ema else contextlib.nullcontext():
             for i, batch in enumerate(self._distributed(split, training=False)):
                 if self.cfg.eval_steps and i >= self.cfg.eval_steps:
@@ -194,10 +213,11 @@ class Trainer:
         if latest:
             path = max(latest, key=lambda p: int(p.rsplit("-", 1)[1]))
             self.checkpoint.restore(path).assert_existing_objects_matched()
-            print(f"Resumed from {path} at step {int(self.step)}", flush=True)
-        return int(self.step)
+            print(f"Resumed from {path} at step {int(self.step.numpy())}", flush=True)
+        return int(self.step.numpy())
 
     def _save(self, *names):
+        self._sync_statistics()
         for name in names:
             self.managers[name].save(checkpoint_number=self.step)
 
@@ -241,7 +261,7 @@ class Trainer:
             history.append(row)
             self._log_epoch(row, writers)
             outputs.write_history(history_path, history)
-            if ev["top1"] > float(self.best):
+            if ev["top1"] > float(self.best.numpy()):
                 self.best.assign(ev["top1"])
                 self._save("best")
             self._save("checkpoints", "backup")
@@ -257,9 +277,9 @@ class Trainer:
     def _finish(self, history):
         final = self.evaluate("validation")
         trained = [r for r in history if r["seconds"] > 0]
-        metrics = {**final, "split": "validation", "epochs": len(history), "steps": int(self.step),
+        metrics = {**final, "split": "validation", "epochs": len(history), "steps": int(self.step.numpy()),
                    "images_per_sec": sum(r["images_per_sec"] for r in trained) / max(1, len(trained)),
-                   "best_eval_top1": float(self.best), "model": self.cfg.model.name, "dataset": self.cfg.data.dataset,
+                   "best_eval_top1": float(self.best.numpy()), "model": self.cfg.model.name, "dataset": self.cfg.data.dataset,
                    "image_size": self.cfg.model.image_size, "precision": self.precision,
                    "replicas": self.strategy.num_replicas_in_sync}
         outputs.write_json(os.path.join(self.out_dir, "metrics.json"), metrics)
