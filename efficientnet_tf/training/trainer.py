@@ -45,6 +45,7 @@ class Diverged(FloatingPointError):
 
 
 def build_model(cfg: config_lib.TrainConfig, num_classes: int) -> keras.Model:
+    """The variant with the run's resolution, dropout and survival probability, and random weights."""
     return efficientnet_tf.create_model(
         cfg.model.name, weights=None, input_shape=(cfg.model.image_size, cfg.model.image_size, 3),
         classes=num_classes, dropout_rate=cfg.model.dropout_rate, drop_connect_rate=1.0 - cfg.model.survival_prob)
@@ -57,11 +58,15 @@ def _output_dir(model_dir: str) -> str:
     return os.path.join(model_dir, "workers", f"{kind}-{index}")
 
 
-def _sigterm_flag() -> dict:
-    """SIGTERM (preemption) asks the loop to back up and exit 0 after the current step."""
+@contextlib.contextmanager
+def _sigterm_flag():
+    """Inside, SIGTERM (preemption) only sets a flag: the loop backs up and exits 0 after the step."""
     flag = {"set": False}
-    signal.signal(signal.SIGTERM, lambda *_: flag.update(set=True))
-    return flag
+    previous = signal.signal(signal.SIGTERM, lambda *_: flag.update(set=True))
+    try:
+        yield flag
+    finally:
+        signal.signal(signal.SIGTERM, previous)
 
 
 class Trainer:
@@ -91,10 +96,10 @@ class Trainer:
                                     opt.schedule, opt.decay_rate, opt.decay_epochs, cfg.epochs)
         with self.strategy.scope():
             self.model = build_model(cfg, self.info.num_classes)
-            if cfg.model.sync_bn:
-                for layer in self.model.layers:
-                    if isinstance(layer, keras.layers.BatchNormalization):
-                        layer.synchronized = True
+            for layer in self.model.layers:
+                if isinstance(layer, keras.layers.BatchNormalization):
+                    layer.synchronized = cfg.model.sync_bn
+                    layer.momentum = cfg.model.bn_momentum or layer.momentum
             self.optimizer = build_optimizer(opt, self.schedule, self.precision)
             self.optimizer.build(self.model.trainable_variables)
             self.ema = ExponentialMovingAverage(self.model, opt.ema_decay) if opt.ema_decay > 0 else None
@@ -223,13 +228,16 @@ class Trainer:
 
     def train(self):
         """Runs the remaining epochs; returns final metrics, or None when stopped by SIGTERM."""
+        with _sigterm_flag() as sigterm:
+            return self._train(sigterm)
+
+    def _train(self, sigterm):
         cfg, spe = self.cfg, self.steps_per_epoch
         step = self._restore()
         epoch = step // spe
         history_path = os.path.join(self.out_dir, "history.csv")
         history = [r for r in outputs.read_history(history_path) if r["epoch"] <= epoch]
         writers = {k: tf.summary.create_file_writer(os.path.join(self.out_dir, "logs", k)) for k in ("train", "eval")}
-        sigterm = _sigterm_flag()
         iterator = iter(self._distributed("train", training=True))
         while epoch < cfg.epochs:
             progbar = keras.utils.Progbar(spe, stateful_metrics=["lr"])
