@@ -15,6 +15,7 @@ from efficientnet_tf.training.trainer import Trainer
 from training_helpers import (TINY, checkpoint_step, env, free_ports, checkpoint_values, read_json, run_train, train_cmd)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("precision", ["float32", "mixed_bfloat16", "mixed_float16"])
 def test_one_step_smoke_per_precision(tmp_path, precision):
     cfg = config_lib.parse(TINY + ["--model-dir", str(tmp_path), "--epochs", "1", "--steps-per-epoch", "1",
