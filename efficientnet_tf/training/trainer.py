@@ -24,6 +24,7 @@ import math
 import os
 import shutil
 import signal
+import statistics
 import time
 
 import keras
@@ -284,9 +285,9 @@ class Trainer:
 
     def _finish(self, history):
         final = self.evaluate("validation")
-        trained = [r for r in history if r["seconds"] > 0]
+        # The median over epochs: the first epoch of each process also pays for tracing the step.
         metrics = {**final, "split": "validation", "epochs": len(history), "steps": int(self.step.numpy()),
-                   "images_per_sec": sum(r["images_per_sec"] for r in trained) / max(1, len(trained)),
+                   "images_per_sec": statistics.median(r["images_per_sec"] for r in history) if history else 0.0,
                    "best_eval_top1": float(self.best.numpy()), "model": self.cfg.model.name, "dataset": self.cfg.data.dataset,
                    "image_size": self.cfg.model.image_size, "precision": self.precision,
                    "replicas": self.strategy.num_replicas_in_sync}
