@@ -133,6 +133,14 @@ def test_public_api_only(path):
                 assert not _private(node.attr), f"cell {i} uses private {node.value.id}.{node.attr}"
 
 
+def test_readme_links_every_notebook():
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    if "notebooks/" not in readme:
+        pytest.skip("README has no notebooks section yet")
+    missing = [name for name in EXPECTED if f"notebooks/{name}" not in readme]
+    assert not missing, f"README does not link {missing}"
+
+
 def test_kernel_is_this_interpreter():
     from jupyter_client.manager import KernelManager
 
