@@ -16,7 +16,7 @@ def _summary(args) -> int:
 
 
 def _export(args) -> int:
-    from efficientnet_tf.export import export_saved_model, load_keras_model, stored_class_names
+    from efficientnet_tf.export import export_saved_model, load_keras_model, stored_class_names, stored_crop_padding
     from efficientnet_tf.tflite import export_variants
 
     model = load_keras_model(args.model_dir, args.model, args.weights, args.image_size)
@@ -24,7 +24,11 @@ def _export(args) -> int:
     if out is None:
         raise SystemExit("export: --out is required with --model")
     names = stored_class_names(args.model_dir) if args.model_dir else None
-    print("SavedModel:", export_saved_model(model, out, class_names=names, image_size=args.image_size), flush=True)
+    crop_padding = stored_crop_padding(args.model_dir) if args.model_dir else None
+    crop_padding = args.crop_padding if args.crop_padding is not None else crop_padding
+    kwargs = {} if crop_padding is None else {"crop_padding": crop_padding}
+    print("SavedModel:", export_saved_model(model, out, class_names=names, image_size=args.image_size, **kwargs),
+          flush=True)
     for row in export_variants(model, out, args.tflite, args.representative, args.data_dir, args.image_size):
         print("TFLite: " + ", ".join(f"{k} {v}" for k, v in row.items()), flush=True)
     return 0
@@ -73,6 +77,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--representative", help="data pipeline source (e.g. digits, tfds:NAME) for int8 calibration "
                    "(train split) and the agreement check (validation split)")
     p.add_argument("--data-dir", default=None, help="data directory for --representative")
+    p.add_argument("--crop-padding", type=int, default=None,
+                   help="serving_bytes' center crop, S/(S+N) (default: the run's, else the reference's 32)")
     p.set_defaults(func=_export)
 
     p = sub.add_parser("predict", help="top-5 labels with scores for each image")

@@ -24,6 +24,7 @@ from efficientnet_tf import preprocessing
 from efficientnet_tf.model import create_model
 
 CLASS_NAMES_FILE = "class_names.txt"
+CROP_PADDING_FILE = "crop_padding.txt"
 TOP_K = 5
 
 
@@ -67,7 +68,7 @@ def _check_images(images, spec: tf.TensorSpec):
         return tf.ensure_shape(tf.identity(images), spec.shape)
 
 
-def _decode_batch(image_bytes, image_size: int):
+def _decode_batch(image_bytes, image_size: int, crop_padding: int):
     """float32 [batch, S, S, 3] via the pipeline's eval preprocessing; a non-image names its index."""
 
     def one(args):
@@ -77,7 +78,7 @@ def _decode_batch(image_bytes, image_size: int):
         )
         check = tf.debugging.Assert(preprocessing.is_image(data), [message])
         with tf.control_dependencies([check]):
-            return preprocessing.preprocess_for_eval(tf.identity(data), image_size)
+            return preprocessing.preprocess_for_eval(tf.identity(data), image_size, crop_padding)
 
     indices = tf.range(tf.shape(image_bytes)[0])
     return tf.map_fn(
@@ -87,8 +88,11 @@ def _decode_batch(image_bytes, image_size: int):
     )
 
 
-def serving_functions(model: keras.Model, class_names=None, image_size=None, top_k: int = TOP_K, batch_size=None):
+def serving_functions(model: keras.Model, class_names=None, image_size=None, top_k: int = TOP_K, batch_size=None,
+                      crop_padding: int = preprocessing.CROP_PADDING):
     """``{name: (fn, input_spec)}`` for ``serving_default`` and ``serving_bytes``; shared by export and predict.
+
+    ``crop_padding`` is the eval center crop the model was validated with (``DatasetInfo.crop``).
 
     ``batch_size`` None (the default) serves any batch; a fixed one lets TFLite fold the shape
     arithmetic of the squeeze-excite reshapes, so XNNPACK can take the whole graph.
@@ -107,7 +111,7 @@ def serving_functions(model: keras.Model, class_names=None, image_size=None, top
         return {"probabilities": probabilities(_check_images(images, spec))}
 
     def serve_bytes(image_bytes):
-        probs = probabilities(_decode_batch(image_bytes, h))
+        probs = probabilities(_decode_batch(image_bytes, h, crop_padding))
         scores, classes = tf.math.top_k(probs, k=k)
         out = {"probabilities": probs, "top_k_classes": classes, "top_k_scores": scores}
         if names is not None:
@@ -127,23 +131,27 @@ def export_saved_model(
     image_size=None,
     top_k: int = TOP_K,
     batch_size=None,
+    crop_padding: int = preprocessing.CROP_PADDING,
 ) -> str:
     """Writes a SavedModel with ``serving_default`` (float images) and ``serving_bytes`` (encoded images).
 
     Uses ``keras.export.ExportArchive`` (not a ``tf.Module`` wrapper), so TF1-session loaders such
     as ``saved_model_cli run`` and TF Serving find every variable. Class names (given, or
     ImageNet's for 1000 classes) are baked into ``serving_bytes`` as ``top_k_labels`` and written
-    to ``assets.extra/class_names.txt``.
+    to ``assets.extra/class_names.txt``; ``crop_padding`` to ``assets.extra/crop_padding.txt``, so
+    that serving from the run's ``.keras`` file crops the same way.
     """
     archive = keras.export.ExportArchive()
     archive.track(model)
-    for name, (fn, spec) in serving_functions(model, class_names, image_size, top_k, batch_size).items():
+    functions = serving_functions(model, class_names, image_size, top_k, batch_size, crop_padding)
+    for name, (fn, spec) in functions.items():
         archive.add_endpoint(name, fn, input_signature=[spec])
     archive.write_out(str(export_dir), verbose=False)
+    extra = Path(export_dir) / "assets.extra"
+    extra.mkdir(exist_ok=True)
+    (extra / CROP_PADDING_FILE).write_text(f"{int(crop_padding)}\n", encoding="utf-8")
     names = default_class_names(int(model.outputs[0].shape[-1]), class_names)
     if names is not None:
-        extra = Path(export_dir) / "assets.extra"
-        extra.mkdir(exist_ok=True)
         (extra / CLASS_NAMES_FILE).write_text("\n".join(names) + "\n", encoding="utf-8")
     return str(export_dir)
 
@@ -152,13 +160,22 @@ def is_saved_model(path) -> bool:
     return (Path(path) / "saved_model.pb").is_file()
 
 
-def stored_class_names(path) -> Optional[List[str]]:
-    """Class names written by :func:`export_saved_model` in a SavedModel or a run directory, else None."""
+def _stored(path, filename: str) -> Optional[List[str]]:
+    """Lines of an ``assets.extra`` file written by :func:`export_saved_model`, in a SavedModel or a run directory."""
     for d in (Path(path), Path(path) / "saved_model"):
-        f = d / "assets.extra" / CLASS_NAMES_FILE
+        f = d / "assets.extra" / filename
         if f.is_file():
             return f.read_text(encoding="utf-8").splitlines()
     return None
+
+
+def stored_class_names(path) -> Optional[List[str]]:
+    return _stored(path, CLASS_NAMES_FILE)
+
+
+def stored_crop_padding(path) -> int:
+    lines = _stored(path, CROP_PADDING_FILE)
+    return int(lines[0]) if lines else preprocessing.CROP_PADDING
 
 
 def load_keras_model(model_dir=None, model: Optional[str] = None, weights=None, image_size=None) -> keras.Model:

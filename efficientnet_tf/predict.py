@@ -10,7 +10,9 @@ from typing import Callable, List, Sequence, Tuple
 
 import tensorflow as tf
 
-from efficientnet_tf.export import TOP_K, is_saved_model, load_keras_model, serving_functions, stored_class_names
+from efficientnet_tf import preprocessing
+from efficientnet_tf.export import (TOP_K, is_saved_model, load_keras_model, serving_functions, stored_class_names,
+                                    stored_crop_padding)
 
 Prediction = List[Tuple[str, float]]
 
@@ -26,7 +28,8 @@ def bytes_classifier(model_dir=None, model=None, weights=None, image_size=None, 
         return tf.saved_model.load(str(model_dir)).signatures["serving_bytes"]
     keras_model = load_keras_model(model_dir, model, weights, image_size)
     names = stored_class_names(model_dir) if model_dir else None
-    fn, spec = serving_functions(keras_model, names, image_size, top_k)["serving_bytes"]
+    crop_padding = stored_crop_padding(model_dir) if model_dir else preprocessing.CROP_PADDING
+    fn, spec = serving_functions(keras_model, names, image_size, top_k, crop_padding=crop_padding)["serving_bytes"]
     return tf.function(fn, input_signature=[spec])
 
 

@@ -13,6 +13,9 @@ Undecodable bytes (empty, truncated, not an image) make the decode ops raise
 """
 from __future__ import annotations
 
+import dataclasses
+from typing import Tuple
+
 import tensorflow as tf
 
 CROP_PADDING = 32
@@ -21,6 +24,19 @@ MIN_OBJECT_COVERED = 0.1
 ASPECT_RATIO_RANGE = (3.0 / 4.0, 4.0 / 3.0)
 AREA_RANGE = (0.08, 1.0)
 MAX_ATTEMPTS = 10
+
+
+@dataclasses.dataclass(frozen=True)
+class CropPolicy:
+    """How much of each image the model sees. The defaults are the reference's ImageNet values;
+    a source whose object fills the frame (the 8x8 digits) needs the whole image instead."""
+
+    crop_padding: int = CROP_PADDING  # eval: center crop of S/(S+crop_padding); 0 keeps the whole image
+    area_range: Tuple[float, float] = AREA_RANGE  # train: area of the random crop
+    flip: bool = True  # train: random horizontal flip
+
+
+REFERENCE_CROP = CropPolicy()
 
 
 def is_image(image_bytes) -> tf.Tensor:
@@ -50,7 +66,7 @@ def _center_window(shape, image_size: int, crop_padding: int) -> tf.Tensor:
     return tf.stack([(height - size + 1) // 2, (width - size + 1) // 2, size, size])
 
 
-def _distorted_window(shape, image_size: int, seed) -> tf.Tensor:
+def _distorted_window(shape, image_size: int, seed, crop: CropPolicy) -> tf.Tensor:
     """[y, x, h, w] of a random Inception crop; the center crop when all attempts fail (as the reference)."""
     begin, size, _ = tf.image.stateless_sample_distorted_bounding_box(
         tf.stack([shape[0], shape[1], 3]),
@@ -58,13 +74,13 @@ def _distorted_window(shape, image_size: int, seed) -> tf.Tensor:
         seed=seed,
         min_object_covered=MIN_OBJECT_COVERED,
         aspect_ratio_range=ASPECT_RATIO_RANGE,
-        area_range=AREA_RANGE,
+        area_range=crop.area_range,
         max_attempts=MAX_ATTEMPTS,
         use_image_if_no_bounding_boxes=True,
     )
     sampled = tf.stack([begin[0], begin[1], size[0], size[1]])
     failed = tf.reduce_all(tf.equal(size[:2], shape[:2]))
-    return tf.cond(failed, lambda: _center_window(shape, image_size, CROP_PADDING), lambda: sampled)
+    return tf.cond(failed, lambda: _center_window(shape, image_size, crop.crop_padding), lambda: sampled)
 
 
 def decode_and_crop(image_bytes, window_fn) -> tf.Tensor:
@@ -90,7 +106,7 @@ def _resize(image, image_size: int) -> tf.Tensor:
     return tf.clip_by_value(image, 0.0, 255.0)
 
 
-def preprocess_for_train(image_bytes, image_size: int, seed=None) -> tf.Tensor:
+def preprocess_for_train(image_bytes, image_size: int, seed=None, crop: CropPolicy = REFERENCE_CROP) -> tf.Tensor:
     """Random Inception crop, horizontal flip, bicubic resize: float32 [S, S, 3] in 0-255.
 
     ``seed`` (shape [2] int) makes the crop and flip reproducible; None draws one at random.
@@ -98,8 +114,9 @@ def preprocess_for_train(image_bytes, image_size: int, seed=None) -> tf.Tensor:
     if seed is None:
         seed = tf.random.uniform([2], maxval=2**31 - 1, dtype=tf.int64)
     crop_seed, flip_seed = tf.unstack(tf.random.experimental.stateless_split(seed, 2))
-    image = decode_and_crop(image_bytes, lambda shape: _distorted_window(shape, image_size, crop_seed))
-    image = tf.image.stateless_random_flip_left_right(image, flip_seed)
+    image = decode_and_crop(image_bytes, lambda shape: _distorted_window(shape, image_size, crop_seed, crop))
+    if crop.flip:
+        image = tf.image.stateless_random_flip_left_right(image, flip_seed)
     return _resize(image, image_size)
 
 

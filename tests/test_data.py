@@ -6,7 +6,8 @@ import pytest
 import tensorflow as tf
 import tensorflow_datasets as tfds
 
-from efficientnet_tf.data import build_dataset, sources
+from efficientnet_tf import preprocessing
+from efficientnet_tf.data import build_dataset, digits, sources
 from tests.data_helpers import encode, natural_image, unique_pngs, write_tfrecords
 
 
@@ -43,6 +44,16 @@ def test_digits_default_source_offline():
     order = np.random.RandomState(0).permutation(1797)
     np.testing.assert_array_equal(labels, load_digits().target[order[1437:]])
     assert vinfo.skipped() == 0
+    # Digits fill their frame, so the source crops nothing at eval and never flips.
+    assert vinfo.crop == digits.CROP and (digits.CROP.crop_padding, digits.CROP.flip) == (0, False)
+    full, _ = build_dataset("digits", "validation", 32, 360, training=False, deterministic=True)
+    scans = load_digits().images[order[1437:]] * (255 / 16)
+    expected = np.repeat(np.repeat(scans, 4, axis=1), 4, axis=2)  # 8x8 -> 32x32 nearest
+    got = next(iter(full))[0].numpy()[..., 0]
+    assert np.abs(got - expected).mean() < 6  # JPEG q95 of the whole digit, not a central crop
+    reference, info = build_dataset("digits", "validation", 32, 360, training=False, deterministic=True,
+                                    crop=preprocessing.REFERENCE_CROP)
+    assert info.crop.crop_padding == 32 and np.abs(next(iter(reference))[0].numpy()[..., 0] - expected).mean() > 20
 
 
 def test_digits_tfrecords_read_back_by_tfrecord_reader():

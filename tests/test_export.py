@@ -15,6 +15,7 @@ from efficientnet_tf.export import (
     imagenet_class_names,
     load_keras_model,
     stored_class_names,
+    stored_crop_padding,
 )
 from export_helpers import CLASSES, NAMES, SIZE, encode, random_image, tiny_export, tiny_loaded, tiny_model
 
@@ -94,6 +95,20 @@ def test_serving_bytes_decodes_every_format_like_the_pipeline():
     top = np.argsort(-expected.numpy(), axis=-1)
     np.testing.assert_array_equal(out["top_k_labels"].numpy().astype(str), np.array(NAMES)[top])
     np.testing.assert_allclose(out["top_k_scores"], np.sort(expected.numpy(), -1)[:, ::-1], atol=1e-6)
+
+
+def test_serving_bytes_crops_like_the_run_it_came_from(tmp_path):
+    """A run validated on whole images (digits: crop_padding 0) serves whole images too, and says so."""
+    keras.utils.set_random_seed(1)  # a linear model: its outputs follow every pixel of the crop
+    model = keras.Sequential([keras.Input((SIZE, SIZE, 3)), keras.layers.Flatten(), keras.layers.Dense(CLASSES)])
+    path = export_saved_model(model, tmp_path / "sm", crop_padding=0)
+    assert stored_crop_padding(path) == 0 and stored_crop_padding(tiny_export()) == preprocessing.CROP_PADDING
+    data = [encode(random_image(seed=s), "PNG") for s in range(3)]
+    out = tf.saved_model.load(path).signatures["serving_bytes"](image_bytes=tf.constant(data))
+    whole = model(tf.stack([preprocessing.preprocess_for_eval(d, SIZE, crop_padding=0) for d in data]))
+    cropped = model(tf.stack([preprocessing.preprocess_for_eval(d, SIZE) for d in data]))
+    np.testing.assert_allclose(out["probabilities"], whole, rtol=1e-4, atol=1e-4)
+    assert np.abs(np.asarray(whole) - np.asarray(cropped)).max() > 1e-2
 
 
 def test_serving_bytes_names_the_bad_element_and_keeps_serving():

@@ -82,9 +82,11 @@ def test_train_shape_range_and_seed(name):
 def test_distorted_crop_falls_back_to_center_crop():
     # A 4x400 image has no crop with aspect 3/4-4/3 covering 8% of its area: all attempts fail.
     shape = tf.constant([4, 400, 3])
-    window = P._distorted_window(shape, 32, tf.constant([1, 2], tf.int64))
+    window = P._distorted_window(shape, 32, tf.constant([1, 2], tf.int64), P.REFERENCE_CROP)
     np.testing.assert_array_equal(window.numpy(), P._center_window(shape, 32, P.CROP_PADDING).numpy())
-    window = P._distorted_window(tf.constant([300, 400, 3]), 32, tf.constant([1, 2], tf.int64))
+    whole = P._distorted_window(shape, 32, tf.constant([1, 2], tf.int64), P.CropPolicy(crop_padding=0))
+    np.testing.assert_array_equal(whole.numpy(), [0, 198, 4, 4])  # the policy's own center crop
+    window = P._distorted_window(tf.constant([300, 400, 3]), 32, tf.constant([1, 2], tf.int64), P.REFERENCE_CROP)
     y, x, h, w = window.numpy()
     assert 0.08 * 300 * 400 * 0.99 <= h * w <= 300 * 400 and 0.74 <= w / h <= 1.34
 
@@ -100,3 +102,18 @@ def test_serving_style_map_fn_over_mixed_batch():
     out = serve(batch)
     assert out.shape == (5, 40, 40, 3)
     np.testing.assert_allclose(out[1].numpy(), out[3].numpy())  # PNG and BMP hold the same pixels
+
+
+def test_crop_policy_whole_image_and_no_flip():
+    """A policy that keeps the whole image and never flips: eval is the decoded image itself,
+    and training with crops of full area can only return the image, unflipped."""
+    image = np.random.default_rng(3).integers(0, 256, (32, 32, 3), dtype=np.uint8)
+    data = tf.io.encode_png(image)
+    whole = P.CropPolicy(crop_padding=0, area_range=(1.0, 1.0), flip=False)
+    np.testing.assert_allclose(P.preprocess_for_eval(data, 32, crop_padding=0).numpy(), image, atol=1e-3)
+    for s in range(5):
+        out = P.preprocess_for_train(data, 32, seed=tf.constant([s, 7], tf.int64), crop=whole)
+        np.testing.assert_allclose(out.numpy(), image, atol=1e-3)
+    flips = [P.preprocess_for_train(data, 32, seed=tf.constant([s, 7], tf.int64), crop=P.CropPolicy(0, (1.0, 1.0), True))
+             for s in range(8)]
+    assert any(np.allclose(f.numpy(), image[:, ::-1], atol=1e-3) for f in flips)  # the flag is what stops flips

@@ -4,7 +4,7 @@ The default dataset goes through the same ``tfrecord:`` reader and JPEG decode p
 with no network: 1,797 real 8x8 scans (values 0-16) are scaled to 0-255, upsampled 4x by pixel
 repetition (nearest neighbour) to 32x32 and stored as grayscale JPEG (quality 95) under
 ``image/encoded``, with the 1-based ``image/class/label`` of the reference's ImageNet files
-(digit d is stored as d + 1). A fixed permutation (NumPy seed 0) puts 1,437 images in ``train``
+(digit d is stored as d + 1). It is read with its own crop policy, :data:`CROP`. A fixed permutation (NumPy seed 0) puts 1,437 images in ``train``
 (two shards) and 360 in ``validation`` (one shard); ``labels.txt`` names the classes "0".."9".
 
 The files live in ``$EFFICIENTNET_TF_CACHE/digits-v1`` (default ``~/.cache/efficientnet_tf``).
@@ -20,11 +20,17 @@ import tempfile
 import numpy as np
 import tensorflow as tf
 
+from efficientnet_tf.preprocessing import CropPolicy
+
 NUM_TRAIN = 1437
 NUM_VALIDATION = 360
 NUM_CLASSES = 10
 IMAGE_SIZE = 32
 _DIRNAME = "digits-v1"
+# A digit fills its 8x8 frame: the reference's ImageNet crops (eval keeps the central 50% of a
+# 32 px image, training crops down to 8% of it) cut digits into unreadable fragments, and a
+# mirrored digit is another glyph. So: the whole image for eval, mild crops and no flip in training.
+CROP = CropPolicy(crop_padding=0, area_range=(0.6, 1.0), flip=False)
 _TRAIN_SHARDS = 2
 
 

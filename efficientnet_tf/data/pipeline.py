@@ -28,6 +28,7 @@ class DatasetInfo:
     image_size: int
     batch_size: int  # global batch size
     drop_remainder: bool
+    crop: preprocessing.CropPolicy  # what the pipeline used; serving should crop the same way
     _counts: tf.lookup.experimental.MutableHashTable = dataclasses.field(repr=False)
 
     @property
@@ -99,6 +100,7 @@ def build_dataset(
     drop_remainder: Optional[bool] = None,
     shuffle_buffer: int = 10_000,
     label_offset: int = 1,
+    crop: Optional[preprocessing.CropPolicy] = None,
 ) -> Tuple[tf.data.Dataset, DatasetInfo]:
     """Batches of ``(images float32 [B, S, S, 3] in 0-255, labels int32 [B])`` and a :class:`DatasetInfo`.
 
@@ -111,6 +113,7 @@ def build_dataset(
     after the first pass. With ``input_context`` the dataset reads this worker's shard and batches
     at ``input_context.get_per_replica_batch_size(batch_size)``. ``drop_remainder`` defaults to
     ``training``. Undecodable images are skipped and counted (:meth:`DatasetInfo.skipped`).
+    ``crop`` overrides the source's crop policy (the reference's, except for ``digits``).
     """
     if augment not in AUGMENTS:
         raise ValueError(f"augment must be one of {AUGMENTS}, got {augment!r}")
@@ -119,8 +122,9 @@ def build_dataset(
     read = sources.ReadOptions(split, holdout, training, seed, input_context, label_offset)
     records = sources.load(source, data_dir, read)
     num_classes = len(records.class_names)
+    crop = crop or records.crop
     info = DatasetInfo(source, split, records.num_examples, num_classes, records.class_names, image_size,
-                       batch_size, drop_remainder, _counters())
+                       batch_size, drop_remainder, crop, _counters())
 
     dataset = records.dataset
     if cache:
@@ -134,9 +138,9 @@ def build_dataset(
     def preprocess(record, element_seed):
         image_bytes, label = record
         if not training:
-            return preprocessing.preprocess_for_eval(image_bytes, image_size), label
+            return preprocessing.preprocess_for_eval(image_bytes, image_size, crop.crop_padding), label
         crop_seed, augment_seed = tf.unstack(tf.random.experimental.stateless_split(element_seed, 2))
-        image = preprocessing.preprocess_for_train(image_bytes, image_size, seed=crop_seed)
+        image = preprocessing.preprocess_for_train(image_bytes, image_size, seed=crop_seed, crop=crop)
         if augment == "autoaugment":
             image = aug.autoaugment(image, augment_seed)
         elif augment == "randaugment":

@@ -34,6 +34,7 @@ from typing import Optional, Tuple
 import numpy as np
 import tensorflow as tf
 
+from efficientnet_tf import preprocessing
 from efficientnet_tf.data import digits
 
 IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".gif", ".bmp")
@@ -48,6 +49,7 @@ class Records:
     dataset: tf.data.Dataset  # (image bytes, int32 label), holdout applied, sharded per worker
     num_examples: int  # in the whole split (all workers)
     class_names: Tuple[str, ...]
+    crop: preprocessing.CropPolicy = preprocessing.REFERENCE_CROP
 
 
 @dataclasses.dataclass(frozen=True)
@@ -67,7 +69,8 @@ def load(source: str, data_dir: Optional[str], options: ReadOptions) -> Records:
         raise ValueError("split 'minival' needs holdout > 0")
     kind, _, rest = source.partition(":")
     if kind == "digits" and not rest:
-        return _tfrecords(os.path.join(digits.prepare_digits(), "{split}-*"), options)
+        records = _tfrecords(os.path.join(digits.prepare_digits(), "{split}-*"), options)
+        return dataclasses.replace(records, crop=digits.CROP)
     if kind == "tfrecord" and rest:
         return _tfrecords(rest, options)
     if kind == "tfds" and rest:

@@ -309,8 +309,8 @@ class Trainer:
             serving.set_weights(self.model.get_weights())
         serving.save(os.path.join(self.out_dir, "model.keras"))
         from efficientnet_tf.export import export_saved_model
-        export_saved_model(serving, os.path.join(self.out_dir, "saved_model"),
-                           class_names=getattr(self.info, "class_names", None), image_size=self.cfg.model.image_size)
+        export_saved_model(serving, os.path.join(self.out_dir, "saved_model"), class_names=self.info.class_names,
+                           image_size=self.cfg.model.image_size, crop_padding=self.info.crop.crop_padding)
 
 
 def main(argv=None) -> int:
