@@ -52,6 +52,19 @@ def _cam(args) -> int:
     return 0
 
 
+def _scale_search(args) -> int:
+    from efficientnet_tf.scale_search import run_search
+
+    rows = run_search(args.out, args.dataset, args.data_dir, args.budget, args.epochs, args.base_resolution,
+                      args.target, args.tolerance, args.seed)
+    print(f"{'rank':>4} {'alpha':>6} {'beta':>6} {'gamma':>6} {'a*b^2*g^2':>10} {'res':>4} {'MACs/base':>10} {'top-1':>7}")
+    for r in rows:
+        print(f"{r['rank']:>4} {r['alpha']:>6} {r['beta']:>6} {r['gamma']:>6} {r['product']:>10.4f} "
+              f"{r['resolution']:>4} {r['mac_ratio']:>10.3f} {r['accuracy']:>7.4f}")
+    print(f"wrote {args.out}/scale_search.csv and {args.out}/scale_search.png", flush=True)
+    return 0
+
+
 def _add_model_args(p: argparse.ArgumentParser) -> None:
     group = p.add_mutually_exclusive_group(required=True)
     group.add_argument("--model-dir", help="a .keras file, a training run directory (model.keras) or, where allowed, a SavedModel")
@@ -94,6 +107,18 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--class-index", type=int, default=None, help="class to explain (default: the predicted one)")
     p.add_argument("--method", choices=["cam", "gradcam"], default="cam")
     p.set_defaults(func=_cam)
+
+    p = sub.add_parser("scale-search", help="the paper's alpha/beta/gamma grid search, training each candidate")
+    p.add_argument("--dataset", default="digits", help="data source (default: the bundled digits)")
+    p.add_argument("--data-dir", default=None)
+    p.add_argument("--budget", type=int, default=6, help="candidates to train, closest to the FLOPs target first")
+    p.add_argument("--epochs", type=int, default=8, help="epochs per candidate")
+    p.add_argument("--base-resolution", type=int, default=32, help="resolution of the unscaled model")
+    p.add_argument("--target", type=float, default=2.0, help="alpha * beta^2 * gamma^2")
+    p.add_argument("--tolerance", type=float, default=0.1)
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--out", default="runs/scale-search")
+    p.set_defaults(func=_scale_search)
     return parser
 
 

@@ -15,6 +15,8 @@ from typing import Any, Dict, Optional
 @dataclasses.dataclass
 class ModelConfig:
     name: str = "b0"
+    width: Optional[float] = None  # None: the variant's width coefficient (scale-search sets its own)
+    depth: Optional[float] = None  # None: the variant's depth coefficient
     image_size: Optional[int] = None  # None: the variant's resolution
     dropout_rate: Optional[float] = None  # None: the variant's dropout
     survival_prob: float = 0.8  # drop_connect_rate = 1 - survival_prob

@@ -46,10 +46,16 @@ class Diverged(FloatingPointError):
 
 
 def build_model(cfg: config_lib.TrainConfig, num_classes: int) -> keras.Model:
-    """The variant with the run's resolution, dropout and survival probability, and random weights."""
-    return efficientnet_tf.create_model(
-        cfg.model.name, weights=None, input_shape=(cfg.model.image_size, cfg.model.image_size, 3),
-        classes=num_classes, dropout_rate=cfg.model.dropout_rate, drop_connect_rate=1.0 - cfg.model.survival_prob)
+    """The variant (or its width/depth overridden) with the run's resolution, dropout and survival
+    probability, and random weights."""
+    v = efficientnet_tf.get_variant(cfg.model.name)
+    width = v.width if cfg.model.width is None else cfg.model.width
+    depth = v.depth if cfg.model.depth is None else cfg.model.depth
+    name = v.keras_name if (width, depth) == (v.width, v.depth) else f"efficientnet_w{width:g}_d{depth:g}"
+    return efficientnet_tf.EfficientNet(
+        width, depth, v.resolution, weights=None, input_shape=(cfg.model.image_size, cfg.model.image_size, 3),
+        classes=num_classes, dropout_rate=cfg.model.dropout_rate, drop_connect_rate=1.0 - cfg.model.survival_prob,
+        name=name)
 
 
 def _output_dir(model_dir: str) -> str:
