@@ -129,20 +129,22 @@ def grid_search(
     budget: Optional[int] = None,
     num_classes: int = 1000,
     log: Callable[[str], None] = print,
+    resolution_multiple: int = RESOLUTION_MULTIPLE,
 ) -> List[dict]:
     """The paper's STEP 1: evaluate every (alpha, beta, gamma) near the FLOPs target at phi = 1.
 
     ``evaluate(depth, width, resolution)`` trains and returns accuracy. ``budget`` keeps the
     candidates whose product is closest to the target. Each row also carries the measured
     multiply-adds over the unscaled base, which should be close to the product; rows come ranked
-    by accuracy, best first.
+    by accuracy, best first. ``resolution_multiple`` rounds gamma * base; at a tiny base (32 px)
+    multiples of 8 would merge gammas 1.0-1.1, so small searches round to fewer pixels.
     """
     candidates = sorted(grid_candidates(grid, target, tolerance), key=lambda c: abs(c[3] - target))
     candidates = candidates[:budget] if budget else candidates
     base = macs_of(1.0, 1.0, base_resolution, classes=num_classes)
     rows = []
     for i, (a, b, g, product) in enumerate(candidates, 1):
-        resolution = round_resolution(base_resolution * g)
+        resolution = round_resolution(base_resolution * g, resolution_multiple)
         macs = macs_of(a, b, resolution, classes=num_classes)
         log(f"[{i}/{len(candidates)}] alpha={a} beta={b} gamma={g} -> depth {a}, width {b}, {resolution} px")
         accuracy = float(evaluate(a, b, resolution))

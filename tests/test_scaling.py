@@ -99,3 +99,25 @@ def test_mobilenetv2_from_block_strings_matches_keras():
     assert bigger.input_shape == (None, 256, 256, 3)
     ratio = et.profile(bigger).macs / et.profile(ours).macs
     assert 1.7 < ratio < 2.6
+
+
+@pytest.mark.slow
+def test_scale_search_cli_trains_candidates_and_writes_table_and_plot(tmp_path, capsys, monkeypatch):
+    """A real search on digits, reduced to 2 candidates x 2 epochs to fit CI; the default
+    (6 x 8 epochs) is timed in the README."""
+    import csv
+
+    from PIL import Image
+
+    from efficientnet_tf.__main__ import main
+
+    monkeypatch.setenv("EFFICIENTNET_TF_CACHE", str(tmp_path / "cache"))
+    assert main(["scale-search", "--budget", "2", "--epochs", "2", "--out", str(tmp_path / "ss")]) == 0
+    rows = list(csv.DictReader(open(tmp_path / "ss" / "scale_search.csv")))
+    assert [r["rank"] for r in rows] == ["1", "2"]
+    assert {(r["alpha"], r["beta"], r["gamma"]) for r in rows} == {("1.5", "1.05", "1.1"), ("1.5", "1.1", "1.05")}
+    assert [r["resolution"] for r in sorted(rows, key=lambda r: r["gamma"])] == ["34", "36"]  # even pixels
+    accuracies = [float(r["accuracy"]) for r in rows]
+    assert accuracies == sorted(accuracies, reverse=True) and all(0.0 <= a <= 1.0 for a in accuracies)
+    assert Image.open(tmp_path / "ss" / "scale_search.png").size == (600, 450)
+    assert "wrote" in capsys.readouterr().out
