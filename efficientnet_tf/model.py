@@ -25,8 +25,15 @@ def round_filters(filters: float, width_coefficient: float, depth_divisor: int =
     return int(new)
 
 
-def round_repeats(repeats: int, depth_coefficient: float) -> int:
-    return int(math.ceil(depth_coefficient * repeats))
+DEPTH_ROUNDING = ("ceil", "nearest")
+
+
+def round_repeats(repeats: int, depth_coefficient: float, rounding: str = "ceil") -> int:
+    """The reference rounds up ("ceil"); "nearest" keeps compound scaling's MACs on alpha*beta^2*gamma^2."""
+    if rounding not in DEPTH_ROUNDING:
+        raise ValueError(f"depth_rounding must be one of {DEPTH_ROUNDING}, got {rounding!r}")
+    scaled = depth_coefficient * repeats
+    return max(1, int(math.ceil(scaled) if rounding == "ceil" else math.floor(scaled + 0.5)))
 
 
 def _input_shape(input_shape, input_tensor, default_size, include_top):
@@ -75,6 +82,7 @@ def EfficientNet(
     weights_name: Optional[str] = None,
     stem_filters: int = 32,
     head_filters: int = 1280,
+    depth_rounding: str = "ceil",
 ) -> keras.Model:
     """Builds an EfficientNet from block arguments and compound-scaling coefficients.
 
@@ -84,6 +92,7 @@ def EfficientNet(
     name) or a Keras ``.weights.h5``/``.keras`` file. ``weights_name`` is the keras.applications
     file stem (``efficientnetb0``) that ``"imagenet"`` looks for. ``stem_filters`` and
     ``head_filters`` (before width scaling) let other families, e.g. MobileNetV2, share the builder.
+    ``depth_rounding`` is the reference's "ceil" for repeats, or "nearest" (see ``scaling``).
     """
     blocks = as_block_args(blocks_args)
     if pooling not in (None, "avg", "max"):
@@ -115,11 +124,12 @@ def EfficientNet(
     x = batch_norm("stem_bn")(x)
     x = layers.Activation(activation, name="stem_activation")(x)
 
-    total = float(sum(round_repeats(b.num_repeat, depth_coefficient) for b in blocks))
+    repeats = [round_repeats(b.num_repeat, depth_coefficient, depth_rounding) for b in blocks]
+    total = float(sum(repeats))
     index = 0
-    for stage, b in enumerate(blocks):
+    for stage, (b, repeat) in enumerate(zip(blocks, repeats)):
         filters_in, filters_out = filters(b.input_filters), filters(b.output_filters)
-        for j in range(round_repeats(b.num_repeat, depth_coefficient)):
+        for j in range(repeat):
             x = mbconv_block(
                 x,
                 name=f"block{stage + 1}{chr(ord('a') + j)}_",

@@ -2,7 +2,9 @@
 and the same scaling applied to another baseline (MobileNetV2) through the same block-string builder.
 
 The paper scales depth by alpha**phi, width by beta**phi and resolution by gamma**phi under
-alpha * beta**2 * gamma**2 ~= 2, so multiply-adds grow about 2**phi. The official B1-B7 table
+alpha * beta**2 * gamma**2 ~= 2, so multiply-adds grow about 2**phi. The reference rounds repeats
+up, which inflates the first steps of phi by 16-27% over (alpha*beta^2*gamma^2)**phi; pass
+``depth_rounding="nearest"`` for scaling studies that need the MACs on the constraint. The official B1-B7 table
 (``variants.py``) was rounded by hand and is not exactly these powers: for example B7 has
 width 2.0 = 1.1**7.3, depth 3.1 = 1.2**6.2 and resolution 600 = 224 * 1.15**7.05. Use the table to
 reproduce the published models, and ``efficientnet_from_phi`` to scale the method itself.

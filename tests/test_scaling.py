@@ -43,6 +43,18 @@ def test_macs_grow_about_two_to_the_phi():
         assert abs(macs[phi] / macs[phi - 1] / 1.92027 - 1) < 0.15
 
 
+def test_macs_follow_the_constraint_with_unbiased_depth_rounding():
+    """With repeats rounded to nearest, MACs(phi)/MACs(0) = 1.78, 3.85, 7.40, 13.22: within 8% of
+    1.92**phi for phi = 1..4 (0.93, 1.04, 1.04, 0.97 of it)."""
+    macs = [et.profile(scaling.efficientnet_from_phi(phi, depth_rounding="nearest")).macs for phi in range(5)]
+    ratios = [macs[phi] / macs[0] / 1.92027**phi for phi in range(1, 5)]
+    assert [round(r, 2) for r in ratios] == [0.93, 1.04, 1.04, 0.97]
+    assert all(abs(r - 1) < 0.15 for r in ratios)
+    assert et.round_repeats(3, 1.2, "nearest") == 4 and et.round_repeats(2, 1.2, "nearest") == 2
+    with pytest.raises(ValueError, match="depth_rounding"):
+        et.round_repeats(2, 1.2, "floor")
+
+
 def test_fractional_phi_and_single_dimension_scaling():
     model = scaling.efficientnet_from_phi(0.5, include_top=False)
     assert model.input_shape == (None, 240, 240, 3) and model.name == "efficientnet_phi0.5"
