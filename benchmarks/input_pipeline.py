@@ -65,7 +65,7 @@ def rate(dataset: tf.data.Dataset, threads: int, count: int, repeats: int) -> fl
 def _unfused(image_bytes, size, seed):
     """decode_jpeg of the whole image, then the same crop window as the fused path."""
     image = tf.io.decode_jpeg(image_bytes, channels=3)
-    y, x, h, w = tf.unstack(P._distorted_window(tf.shape(image), size, seed))
+    y, x, h, w = tf.unstack(P._distorted_window(tf.shape(image), size, seed, P.REFERENCE_CROP))
     image = tf.image.stateless_random_flip_left_right(image[y : y + h, x : x + w], seed)
     return P._resize(image, size)
 
