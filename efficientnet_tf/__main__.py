@@ -17,6 +17,7 @@ def _summary(args) -> int:
 
 def _export(args) -> int:
     from efficientnet_tf.export import export_saved_model, load_keras_model, stored_class_names, stored_crop_padding
+    from efficientnet_tf.preprocessing import CROP_PADDING
     from efficientnet_tf.tflite import export_variants
 
     model = load_keras_model(args.model_dir, args.model, args.weights, args.image_size)
@@ -24,11 +25,11 @@ def _export(args) -> int:
     if out is None:
         raise SystemExit("export: --out is required with --model")
     names = stored_class_names(args.model_dir) if args.model_dir else None
-    crop_padding = stored_crop_padding(args.model_dir) if args.model_dir else None
-    crop_padding = args.crop_padding if args.crop_padding is not None else crop_padding
-    kwargs = {} if crop_padding is None else {"crop_padding": crop_padding}
-    print("SavedModel:", export_saved_model(model, out, class_names=names, image_size=args.image_size, **kwargs),
-          flush=True)
+    crop_padding = args.crop_padding
+    if crop_padding is None:  # the run's own eval crop, else the reference's
+        crop_padding = stored_crop_padding(args.model_dir) if args.model_dir else CROP_PADDING
+    saved = export_saved_model(model, out, class_names=names, image_size=args.image_size, crop_padding=crop_padding)
+    print("SavedModel:", saved, flush=True)
     for row in export_variants(model, out, args.tflite, args.representative, args.data_dir, args.image_size):
         print("TFLite: " + ", ".join(f"{k} {v}" for k, v in row.items()), flush=True)
     return 0

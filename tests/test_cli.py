@@ -5,6 +5,7 @@ import numpy as np
 from PIL import Image
 
 from efficientnet_tf.__main__ import main
+from efficientnet_tf.export import stored_crop_padding
 from export_helpers import NAMES, TRAIN_SIZE, encode, object_image, random_image, tiny_model, trained_run_dir
 
 
@@ -58,3 +59,9 @@ def test_export_writes_saved_model_and_tflite(tmp_path, capsys):
     assert (tmp_path / "saved_model" / "saved_model.pb").is_file()
     tflite = Path(f"{tmp_path}/saved_model_float32.tflite")
     assert tflite.stat().st_size > 1_000_000 and f"bytes {tflite.stat().st_size}" in out
+    assert stored_crop_padding(tmp_path) == 32  # no run record: the reference's crop
+    (tmp_path / "saved_model" / "assets.extra" / "crop_padding.txt").write_text("0\n")  # a digits run
+    assert main(["export", "--model-dir", str(tmp_path), "--out", str(tmp_path / "again")]) == 0
+    assert stored_crop_padding(tmp_path / "again") == 0  # re-export keeps the run's crop
+    assert main(["export", "--model-dir", str(tmp_path), "--out", str(tmp_path / "flag"), "--crop-padding", "8"]) == 0
+    assert stored_crop_padding(tmp_path / "flag") == 8
