@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import dataclasses
 import re
-from typing import Iterable, Optional, Sequence, Tuple, Union
+from typing import Iterable, Optional, Tuple, Union
 
 DEFAULT_BLOCKS_ARGS: Tuple[str, ...] = (
     "r1_k3_s11_e1_i32_o16_se0.25",
@@ -147,6 +147,3 @@ def as_block_args(blocks: Union[str, Iterable[Union[str, BlockArgs]]]) -> Tuple[
         raise ValueError("blocks_args is empty")
     return out
 
-
-def encode_all(blocks: Sequence[BlockArgs]) -> Tuple[str, ...]:
-    return tuple(encode(b) for b in blocks)

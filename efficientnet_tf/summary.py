@@ -33,10 +33,6 @@ def format_table(rows: List[dict]) -> str:
     return "\n".join(lines)
 
 
-def summary_table(variants: Iterable[str]) -> str:
-    return format_table(summary_rows(variants))
-
-
 def plot_summary(rows: List[dict], path) -> str:
     """Params vs multiply-adds, log-log, measured beside the paper's Table 2."""
     import matplotlib
