@@ -95,3 +95,34 @@ def test_mix_batch(mixup, cutmix):
     # Each label row mixes the example's class with its mirror in the batch, weight >= 0 on both.
     for i in range(6):
         assert set(np.nonzero(y[i].numpy())[0]) <= {int(labels[i]), int(labels[5 - i])}
+
+
+@pytest.mark.parametrize("transform", [
+    [1.0, 0.0, -100.0, 0.0, 1.0, 0.0, 0.0, 0.0],  # translate x by 100
+    [1.0, 0.0, 0.0, 0.0, 1.0, 7.5, 0.0, 0.0],  # translate y by -7.5: half-pixel rounding
+    [1.0, 0.3, 0.0, 0.0, 1.0, 0.0, 0.0, 0.0],  # shear x: many half-pixel source columns
+    [1.0, 0.0, 0.0, -0.3, 1.0, 0.0, 0.0, 0.0],  # shear y
+    [0.866, -0.5, 31.2, 0.5, 0.866, -10.4, 0.0, 0.0],  # rotate 30 degrees about the center
+    [1.1, 0.1, -3.0, 0.05, 0.9, 2.0, 0.001, -0.002],  # projective
+])
+def test_transform_equals_tf_projective_transform(transform):
+    image = tf.constant(natural_image(57, 83, seed=4))
+    native = tf.raw_ops.ImageProjectiveTransformV3(
+        images=image[tf.newaxis], transforms=tf.constant([transform]), output_shape=[57, 83],
+        fill_value=128.0, interpolation="NEAREST", fill_mode="CONSTANT")[0]
+    np.testing.assert_array_equal(A._transform(image, tf.constant(transform)).numpy(), native.numpy())
+
+
+def test_sharpness_and_solarize_add_match_numpy_reference():
+    image = natural_image(40, 56, seed=5)
+    x = image.astype(np.float64)
+    kernel = np.array([[1, 1, 1], [1, 5, 1], [1, 1, 1]], np.float64)
+    smooth = sum(kernel[i, j] * x[i:i + 38, j:j + 54] for i in range(3) for j in range(3)) / 13.0
+    degenerate = x.copy()
+    degenerate[1:-1, 1:-1] = np.round(smooth)
+    for factor in (0.1, 1.0, 1.9):
+        expected = np.clip(degenerate + factor * (x - degenerate), 0, 255).astype(np.uint8)
+        np.testing.assert_array_equal(A.sharpness(tf.constant(image), factor).numpy(), expected)
+    for addition in (0, 30, 110, 300):
+        expected = np.where(image < 128, np.clip(image.astype(int) + addition, 0, 255), image)
+        np.testing.assert_array_equal(A.solarize_add(tf.constant(image), addition).numpy(), expected)
