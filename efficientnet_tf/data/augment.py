@@ -87,7 +87,8 @@ def _transform(image, transform):
     """Projective transform of a uint8 [H, W, 3] image, nearest neighbour, gray fill (as the reference).
 
     Same maps and rounding (half away from zero) as ``ImageProjectiveTransformV3``, but the source
-    pixel is computed once per pixel rather than once per channel and then gathered: 3-5x faster.
+    pixel is computed once per pixel rather than once per channel and then gathered: 2-3x faster
+    in the input pipeline.
     """
     shape = tf.shape(image)
     height, width = shape[0], shape[1]
@@ -126,9 +127,12 @@ def _channel_values(image):
     return tf.reshape(tf.cast(image, tf.int32), [-1]) + offsets
 
 
-def _lookup(image, luts):
-    """Map each channel of a uint8 image through its row of `luts` [3, 256] (gather_nd: faster than gather)."""
-    flat = tf.gather_nd(tf.reshape(tf.cast(luts, tf.uint8), [-1]), _channel_values(image)[:, tf.newaxis])
+def _lookup(image, luts, values):
+    """Map each channel of `image` through its row of `luts` [3, 256]; `values` = _channel_values(image).
+
+    gather_nd, because it measured faster than gather here.
+    """
+    flat = tf.gather_nd(tf.reshape(tf.cast(luts, tf.uint8), [-1]), values[:, tf.newaxis])
     return tf.reshape(flat, tf.shape(image))
 
 
@@ -138,12 +142,14 @@ def autocontrast(image):
     hi = tf.cast(tf.reduce_max(image, axis=[0, 1]), tf.float32)[:, tf.newaxis]
     scale = tf.where(hi > lo, 255.0 / tf.maximum(hi - lo, 1.0), 1.0)
     offset = tf.where(hi > lo, -lo * scale, 0.0)
-    return _lookup(image, tf.clip_by_value(tf.range(256.0)[tf.newaxis] * scale + offset, 0.0, 255.0))
+    luts = tf.clip_by_value(tf.range(256.0)[tf.newaxis] * scale + offset, 0.0, 255.0)
+    return _lookup(image, luts, _channel_values(image))
 
 
 def equalize(image):
     """PIL's per-channel histogram equalization, all three channels in one bincount and one lookup."""
-    histo = tf.reshape(tf.math.bincount(_channel_values(image), minlength=768, maxlength=768), [3, 256])
+    values = _channel_values(image)
+    histo = tf.reshape(tf.math.bincount(values, minlength=768, maxlength=768), [3, 256])
     # PIL's step ignores the count of the highest non-empty bin.
     last = tf.reduce_max(tf.where(histo > 0, tf.range(256), -1), axis=1)
     last_count = tf.gather(histo, last, batch_dims=1)
@@ -151,7 +157,7 @@ def equalize(image):
     safe_step = tf.maximum(step, 1)[:, tf.newaxis]
     lut = (tf.cumsum(histo, axis=1) + safe_step // 2) // safe_step
     lut = tf.clip_by_value(tf.concat([tf.zeros([3, 1], tf.int32), lut[:, :-1]], axis=1), 0, 255)
-    return _lookup(image, tf.where(step[:, tf.newaxis] > 0, lut, tf.range(256)[tf.newaxis]))
+    return _lookup(image, tf.where(step[:, tf.newaxis] > 0, lut, tf.range(256)[tf.newaxis]), values)
 
 
 def invert(image):
@@ -221,7 +227,7 @@ def sharpness(image, factor):
     """Blend with PIL's SMOOTH-filtered image; the 1-px border keeps the original pixels.
 
     SMOOTH is [[1, 1, 1], [1, 5, 1], [1, 1, 1]] / 13: a 3x3 box sum from shifted slices plus 4x the
-    center, which measured 1.6x faster on CPU than a depthwise conv or avg_pool.
+    center, which measured 1.6x faster on CPU than avg_pool and 2.8x faster than a depthwise conv.
     """
     image_f = tf.cast(image, tf.float32)
     rows = image_f[:-2] + image_f[1:-1] + image_f[2:]
@@ -237,7 +243,7 @@ def cutout(image, pad_size: int, seed):
     lo = tf.maximum(center - pad_size, 0)
     hi = tf.minimum(center + pad_size, shape[:2])
     square = tf.ones(tf.concat([hi - lo, shape[2:]], 0), tf.bool)
-    inside = tf.pad(square, tf.stack([tf.stack([lo[0], shape[0] - hi[0]]), tf.stack([lo[1], shape[1] - hi[1]]), [0, 0]]))
+    inside = tf.pad(square, tf.concat([tf.stack([lo, shape[:2] - hi], axis=1), [[0, 0]]], 0))
     return _select(inside, tf.fill(shape, tf.cast(FILL_VALUE, image.dtype)), image)
 
 
