@@ -126,3 +126,5 @@ def test_sharpness_and_solarize_add_match_numpy_reference():
     for addition in (0, 30, 110, 300):
         expected = np.where(image < 128, np.clip(image.astype(int) + addition, 0, 255), image)
         np.testing.assert_array_equal(A.solarize_add(tf.constant(image), addition).numpy(), expected)
+    with pytest.raises(ValueError, match="addition >= 0"):
+        A.solarize_add(tf.constant(image), -1)

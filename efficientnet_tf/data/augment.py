@@ -203,6 +203,8 @@ def solarize(image, threshold: int):
 
 def solarize_add(image, addition: int, threshold: int = 128):
     """Add `addition` >= 0 to pixels below `threshold`, saturating at 255, in uint8 arithmetic."""
+    if addition < 0:
+        raise ValueError(f"solarize_add needs addition >= 0 (a level >= 0), got {addition}")
     add = tf.constant(min(addition, 255), tf.uint8)
     return _select(image < threshold, tf.minimum(image, 255 - add) + add, image)
 
