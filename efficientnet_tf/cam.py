@@ -3,11 +3,14 @@
 ``cam`` is Zhou et al.'s CAM, exact for this head (global average pool -> dropout -> dense):
 the class's dense weights applied to every position of ``top_activation``. ``gradcam`` weights the
 features by the pooled gradient of the class's log-probability, so it also works on other heads.
+
+A map is drawn over the image with each feature cell at the centre of its receptive field, which
+is not the centre of the cell's nominal 32 x 32 block: see :func:`feature_grid`.
 """
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Optional, Tuple
+from typing import Optional, Sequence, Tuple
 
 import keras
 import numpy as np
@@ -19,11 +22,42 @@ FEATURES = "top_activation"
 METHODS = ("cam", "gradcam")
 
 
-def heatmaps(model: keras.Model, images, class_index: Optional[int] = None, method: str = "cam"):
+def feature_grid(model: keras.Model) -> Tuple[np.ndarray, np.ndarray]:
+    """(stride, offset), each float [2] (rows, columns): feature cell i of ``top_activation`` is
+    centred on input pixel ``stride * i + offset``.
+
+    The offset is not the nominal ``(stride - 1) / 2``: keras' ``correct_pad`` pads a stride-2
+    layer one pixel less before than after on even sizes (as TF's "same" does), so every such
+    layer moves the receptive fields half its input stride down and right. At stride 32 that adds
+    up to 15.5 px, half a cell, and a map drawn at the nominal cells lands beside the object.
+    """
+    stride, offset = np.ones(2), np.zeros(2)
+    for layer in model.layers:
+        if isinstance(layer, keras.layers.ZeroPadding2D):
+            offset -= stride * [before for before, _ in layer.padding]
+        elif isinstance(layer, (keras.layers.Conv2D, keras.layers.DepthwiseConv2D)):
+            if layer.padding == "valid":
+                offset += stride * (np.array(layer.kernel_size) - 1) / 2
+            elif max(layer.strides) > 1:  # "same" at stride 1 with an odd kernel is centred
+                raise ValueError(f"{layer.name}: strided 'same' convolutions are not supported; pad explicitly")
+            stride *= layer.strides
+        if layer.name == FEATURES:
+            return stride, offset
+    raise ValueError(f"model has no {FEATURES!r} layer")
+
+
+def heatmaps(
+    model: keras.Model,
+    images,
+    class_index: Optional[int] = None,
+    method: str = "cam",
+    size: Optional[Sequence[int]] = None,
+):
     """float32 [batch, h, w] maps in [0, 1] at feature resolution, and the int32 class of each image.
 
     ``images`` are float32 0-255 at the model's input size; ``class_index`` None means each image's
-    predicted class.
+    predicted class. With ``size`` = (H, W), the size of the pictures the images were resized from,
+    the maps are drawn at that size instead (:func:`draw`).
     """
     if method not in METHODS:
         raise ValueError(f"method must be one of {METHODS}, got {method!r}")
@@ -47,30 +81,55 @@ def heatmaps(model: keras.Model, images, class_index: Optional[int] = None, meth
         maps = tf.nn.relu(maps)
     low = tf.reduce_min(maps, axis=[1, 2], keepdims=True)
     high = tf.reduce_max(maps, axis=[1, 2], keepdims=True)
-    return (maps - low) / tf.maximum(high - low, 1e-12), classes
+    maps = (maps - low) / tf.maximum(high - low, 1e-12)
+    if size is not None:
+        maps = draw(model, maps, images.shape[1:3], size)
+    return maps, classes
+
+
+def draw(model: keras.Model, maps, input_size: Sequence[int], size: Sequence[int]) -> tf.Tensor:
+    """float32 [batch, H, W] in [0, 1]: feature-resolution ``maps`` of inputs of ``input_size``,
+    drawn over pictures of ``size`` = (H, W) that were resized whole to the input.
+
+    Each cell's value sits at its receptive-field centre (:func:`feature_grid`) and is
+    interpolated with Keys' cubic, so a map can peak between two cells.
+    """
+    stride, offset = feature_grid(model)
+    scale = np.asarray(size, np.float64) / np.asarray(input_size, np.float64)  # picture px per input px
+    # ScaleAndTranslate puts source sample i (centre i + 1/2) at cell_scale * (i + 1/2) + translation.
+    cell_scale = stride * scale
+    translation = (offset + 0.5) * scale - cell_scale / 2
+    drawn = tf.raw_ops.ScaleAndTranslate(
+        images=tf.convert_to_tensor(maps, tf.float32)[..., None], size=tf.constant(size, tf.int32),
+        scale=tf.constant(cell_scale, tf.float32), translation=tf.constant(translation, tf.float32),
+        kernel_type="keyscubic", antialias=False,
+    )
+    return tf.clip_by_value(drawn[..., 0], 0.0, 1.0)
 
 
 def overlay(image, heatmap, alpha: float = 0.45) -> np.ndarray:
-    """uint8 [H, W, 3]: ``image`` blended with ``heatmap`` (resized to H x W) in the jet colour map."""
+    """uint8 [H, W, 3]: ``image`` blended with ``heatmap`` [H, W] (drawn at the image's size) in the jet colour map."""
     import matplotlib
 
-    image = np.asarray(image)
-    resized = tf.image.resize(np.asarray(heatmap, np.float32)[..., None], image.shape[:2], method="bilinear")
-    colours = matplotlib.colormaps["jet"](np.clip(resized.numpy()[..., 0], 0.0, 1.0))[..., :3] * 255.0
+    image, heatmap = np.asarray(image), np.asarray(heatmap, np.float32)
+    if heatmap.shape != image.shape[:2]:
+        raise ValueError(f"heatmap {heatmap.shape} must have the image's size {image.shape[:2]}: "
+                         "draw it with heatmaps(..., size=image.shape[:2])")
+    colours = matplotlib.colormaps["jet"](np.clip(heatmap, 0.0, 1.0))[..., :3] * 255.0
     return np.round((1 - alpha) * image.astype(np.float32) + alpha * colours).astype(np.uint8)
 
 
 def image_cam(
     model: keras.Model, image_bytes: bytes, class_index: Optional[int] = None, method: str = "cam"
 ) -> Tuple[np.ndarray, np.ndarray, int]:
-    """(overlay uint8 [H, W, 3], heatmap [h, w], class) for one encoded image, at the image's own size.
+    """(overlay uint8 [H, W, 3], heatmap float32 [H, W], class) for one encoded image, at its own size.
 
     The whole image (no centre crop) is resized to the model's input, so the map covers all of it.
     """
     image = preprocessing.decode_image(image_bytes)
     size = [d or image.shape[i] for i, d in enumerate(model.inputs[0].shape[1:3])]
     x = tf.clip_by_value(tf.image.resize(image, size, method="bicubic"), 0.0, 255.0)
-    maps, classes = heatmaps(model, x[None], class_index, method)
+    maps, classes = heatmaps(model, x[None], class_index, method, size=image.shape[:2])
     return overlay(image.numpy(), maps[0]), maps[0].numpy(), int(classes[0])
 
 

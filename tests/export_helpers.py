@@ -16,15 +16,17 @@ from PIL import Image
 from efficientnet_tf import EfficientNet, create_model
 from efficientnet_tf.data import build_dataset
 from efficientnet_tf.export import export_saved_model
+from efficientnet_tf.preprocessing import CROP_PADDING
 
 SIZE = 32
 CLASSES = 5
 NAMES = ["blue", "green", "magenta", "red", "yellow"]  # sorted, as the folder source numbers classes
 COLOURS = np.array([[30, 30, 220], [30, 200, 30], [210, 30, 210], [220, 30, 30], [230, 220, 30]], np.uint8)
-TRAIN_SIZE = 128  # a 4 x 4 map of last conv features
-FILE_SIZE = 160  # the pipeline's eval crop of these files is their central 128 px, at 1:1 scale
-BACKGROUND = 235
+TRAIN_SIZE = 128  # the export/int8/predict model: a 4 x 4 map of last conv features
+CAM_SIZE = 256  # the CAM model: an 8 x 8 map (at 128 px every cell of the 4 x 4 map is a border cell)
+BACKGROUND = 118  # blank gray near the normalization mean, so the convs' zero padding looks like background, not an edge
 STEPS = 60
+TRAIN_PER_CLASS = 40
 
 
 def encode(image: np.ndarray, fmt: str, mode: str = "RGB") -> bytes:
@@ -64,44 +66,60 @@ def object_image(box, colour: int, size: int) -> np.ndarray:
     return image
 
 
-def _write_object_folder(root: Path, per_class: int, seed: int) -> None:
+def _sides(size: int):
+    """Object sides on a ``size`` canvas: 3/16 to 5/16 of it (1.5 to 2.5 feature cells)."""
+    return size * 3 // 16, size * 5 // 16 + 1
+
+
+def random_boxes(n: int, seed: int, size: int):
+    """``n`` (top, left, side) squares anywhere on a ``size`` canvas."""
     rng = np.random.default_rng(seed)
+    sides = rng.integers(*_sides(size), n)
+    return [(int(t), int(l), int(s)) for s, (t, l) in zip(sides, (rng.integers(0, size - s + 1, 2) for s in sides))]
+
+
+def _write_object_folder(root: Path, per_class: int, seed: int, size: int) -> None:
+    """Files CROP_PADDING larger than ``size``: the pipeline's eval crop is their centre, at 1:1."""
+    rng, pad = np.random.default_rng(seed), CROP_PADDING // 2
     for colour, name in enumerate(NAMES):
         (root / name).mkdir(parents=True)
         for i in range(per_class):
-            side = int(rng.integers(20, 36))
-            top, left = rng.integers(16, FILE_SIZE - 16 - side, size=2)  # inside the eval centre crop
-            Image.fromarray(object_image((top, left, side), colour, FILE_SIZE)).save(root / name / f"{i}.png")
+            side = int(rng.integers(*_sides(size)))
+            top, left = rng.integers(pad, size + pad - side + 1, size=2)  # anywhere in the eval crop
+            image = object_image((top, left, side), colour, size + CROP_PADDING)
+            Image.fromarray(image).save(root / name / f"{i}.png")
 
 
 @functools.cache
-def object_source() -> str:
+def object_source(size: int = TRAIN_SIZE) -> str:
     """A ``folder:`` data pipeline source of coloured squares on a blank background, train/validation."""
     root = Path(tempfile.mkdtemp(prefix="etf_objects_"))
-    _write_object_folder(root / "train", 40, seed=1)
-    _write_object_folder(root / "validation", 20, seed=2)
+    _write_object_folder(root / "train", TRAIN_PER_CLASS, 1, size)
+    _write_object_folder(root / "validation", 20, 2, size)
     return f"folder:{root}"
 
 
-def train_object_model(source: str, path: str) -> None:
+def train_object_model(source: str, size: int, path: str) -> None:
     """Trains the slim test model and saves it; run by :func:`trained_object_model` in a child process."""
     tf.config.experimental.enable_op_determinism()
     keras.utils.set_random_seed(0)
-    model = EfficientNet(0.5, 0.3, TRAIN_SIZE, dropout_rate=0.0, drop_connect_rate=0.0, name="slim",
-                         input_shape=(TRAIN_SIZE, TRAIN_SIZE, 3), classes=CLASSES)
+    model = EfficientNet(0.5, 0.3, size, dropout_rate=0.0, drop_connect_rate=0.0, name="slim",
+                         input_shape=(size, size, 3), classes=CLASSES)
     for layer in model.layers:
         if isinstance(layer, keras.layers.BatchNormalization):
             layer.momentum = 0.7
     model.compile(keras.optimizers.Adam(3e-3), "sparse_categorical_crossentropy")
-    ds, _ = build_dataset(source, "train", TRAIN_SIZE, 16, training=False, seed=0, deterministic=True)
-    model.fit(ds.repeat(), steps_per_epoch=STEPS, epochs=1, verbose=0)
+    # The eval crop (the whole object in view, at 1:1), shuffled: the folder source reads class by class.
+    ds, _ = build_dataset(source, "train", size, 16, training=False, deterministic=True)
+    ds = ds.unbatch().cache().shuffle(CLASSES * TRAIN_PER_CLASS, seed=0).batch(16).repeat()
+    model.fit(ds, steps_per_epoch=STEPS, epochs=1, verbose=0)
     model.save(path)
 
 
 @functools.cache
-def trained_object_model() -> keras.Model:
+def trained_object_model(size: int = TRAIN_SIZE) -> keras.Model:
     """A slim EfficientNet (B0's blocks at half width, one repeat each), trained a few dozen steps
-    with plain ``model.fit`` at 128 px on :func:`object_source`.
+    with plain ``model.fit`` at ``size`` px on :func:`object_source`.
 
     Slim so that a few steps on 2 cores teach it the objects; batch-norm momentum is lowered so
     that the moving statistics catch up within those steps. Trained in a child process with TF's
@@ -113,7 +131,7 @@ def trained_object_model() -> keras.Model:
 
     path = os.path.join(tempfile.mkdtemp(prefix="etf_slim_"), "slim.keras")
     code = (f"import sys; sys.path.insert(0, {os.path.dirname(__file__)!r}); import export_helpers as h; "
-            f"h.train_object_model({object_source()!r}, {path!r})")
+            f"h.train_object_model({object_source(size)!r}, {size}, {path!r})")
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=600)
     assert done.returncode == 0, done.stderr[-3000:]
     return keras.saving.load_model(path, safe_mode=True)
