@@ -29,7 +29,7 @@ def feature_grid(model: keras.Model) -> Tuple[np.ndarray, np.ndarray]:
     The offset is not the nominal ``(stride - 1) / 2``: keras' ``correct_pad`` pads a stride-2
     layer one pixel less before than after on even sizes (as TF's "same" does), so every such
     layer moves the receptive fields half its input stride down and right. At stride 32 that adds
-    up to 15.5 px, half a cell, and a map drawn at the nominal cells lands beside the object.
+    up to 15.5 px, half a cell, which a map drawn at the nominal cells is shifted by.
     """
     stride, offset = np.ones(2), np.zeros(2)
     for layer in model.layers:
