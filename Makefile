@@ -3,7 +3,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: install test train clean
+.PHONY: install test test-fast train clean
 
 install: $(STAMP)
 
@@ -15,6 +15,10 @@ $(STAMP): setup.py
 
 test: $(STAMP)
 	$(PY) -m pytest
+
+# The inner loop: everything but the tests marked slow.
+test-fast: $(STAMP)
+	$(PY) -m pytest -m "not slow"
 
 train: $(STAMP)
 	$(PY) train.py $(ARGS)
