@@ -120,6 +120,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--out", default="runs/scale-search")
     p.set_defaults(func=_scale_search)
+
+    from efficientnet_tf.data.service_servers import add_parser as add_data_service
+
+    add_data_service(sub)
     return parser
 
 
