@@ -1,6 +1,7 @@
-"""EfficientNet B0-B7 for Keras 3 / TensorFlow (Tan & Le, 2019)."""
+"""EfficientNet B0-B8, L2 and Lite0-Lite4 for Keras 3 / TensorFlow (Tan & Le, 2019)."""
 from efficientnet_tf.block_args import DEFAULT_BLOCKS_ARGS, BlockArgs, decode, encode
-from efficientnet_tf.layers import ImageNormalization, StochasticDepth
+from efficientnet_tf.features import FeatureInfo, feature_extractor, feature_info
+from efficientnet_tf.layers import NORMALIZATIONS, ImageNormalization, StochasticDepth
 from efficientnet_tf.model import (
     MODELS,
     EfficientNet,
@@ -12,8 +13,14 @@ from efficientnet_tf.model import (
     EfficientNetB5,
     EfficientNetB6,
     EfficientNetB7,
+    EfficientNetB8,
+    EfficientNetL2,
+    EfficientNetLite0,
+    EfficientNetLite1,
+    EfficientNetLite2,
+    EfficientNetLite3,
+    EfficientNetLite4,
     create_model,
-    feature_extractor,
     round_filters,
     round_repeats,
 )

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from keras import layers
 
-from efficientnet_tf.layers import StochasticDepth
+from efficientnet_tf.layers import StochasticDepth, channel_axis
 
 # The reference's initializers (keras.applications uses the truncated normal for convs too).
 CONV_KERNEL_INITIALIZER = {
@@ -18,13 +18,27 @@ BN_MOMENTUM = 0.99
 BN_EPSILON = 1e-3
 
 
-def batch_norm(name):
-    return layers.BatchNormalization(axis=-1, momentum=BN_MOMENTUM, epsilon=BN_EPSILON, name=name)
+def batch_norm(name, data_format="channels_last"):
+    return layers.BatchNormalization(
+        axis=channel_axis(data_format), momentum=BN_MOMENTUM, epsilon=BN_EPSILON, name=name
+    )
 
 
-def correct_pad(x, kernel_size):
-    """Padding that makes a stride-2 "valid" conv match TF's "same" one (keras.applications' rule)."""
-    size = x.shape[1:3]
+def conv(filters, kernel_size, name, data_format, strides=1, padding="same", **kwargs):
+    """A bias-free convolution with the reference's initializer (biases only where asked)."""
+    kwargs.setdefault("use_bias", False)
+    return layers.Conv2D(
+        filters, kernel_size, strides=strides, padding=padding, data_format=data_format,
+        kernel_initializer=CONV_KERNEL_INITIALIZER, name=name, **kwargs,
+    )
+
+
+def correct_pad(x, kernel_size, data_format="channels_last"):
+    """Padding that makes a stride-2 "valid" conv match TF's "same" one (keras.applications' rule).
+
+    An unknown size pads like an even one, as keras does.
+    """
+    size = x.shape[2:4] if data_format == "channels_first" else x.shape[1:3]
     adjust = (1, 1) if size[0] is None or size[1] is None else (1 - size[0] % 2, 1 - size[1] % 2)
     half = kernel_size // 2
     return ((half - adjust[0], half), (half - adjust[1], half))
@@ -43,49 +57,46 @@ def mbconv_block(
     id_skip,
     drop_rate,
     activation,
+    data_format="channels_last",
 ):
-    """Expand 1x1, depthwise kxk, squeeze-excite, project 1x1, then the stochastic-depth residual."""
-    filters = int(filters_in * expand_ratio)
+    """Expand 1x1, depthwise kxk, squeeze-excite, project 1x1, then the stochastic-depth residual.
+
+    ``filters_in`` is the reference's (width-scaled) input width, which sets the expansion and SE
+    widths; the depthwise conv runs on whatever ``inputs`` carries (EfficientNet-Lite's fixed stem).
+    """
     x = inputs
     if expand_ratio != 1:
-        x = layers.Conv2D(
-            filters, 1, padding="same", use_bias=False,
-            kernel_initializer=CONV_KERNEL_INITIALIZER, name=name + "expand_conv",
-        )(x)
-        x = batch_norm(name + "expand_bn")(x)
+        x = conv(int(filters_in * expand_ratio), 1, name + "expand_conv", data_format)(x)
+        x = batch_norm(name + "expand_bn", data_format)(x)
         x = layers.Activation(activation, name=name + "expand_activation")(x)
 
     if strides == 2:
-        x = layers.ZeroPadding2D(correct_pad(x, kernel_size), name=name + "dwconv_pad")(x)
+        x = layers.ZeroPadding2D(
+            correct_pad(x, kernel_size, data_format), data_format=data_format, name=name + "dwconv_pad"
+        )(x)
     x = layers.DepthwiseConv2D(
         kernel_size, strides=strides, padding="valid" if strides == 2 else "same", use_bias=False,
-        depthwise_initializer=CONV_KERNEL_INITIALIZER, name=name + "dwconv",
+        depthwise_initializer=CONV_KERNEL_INITIALIZER, data_format=data_format, name=name + "dwconv",
     )(x)
-    x = batch_norm(name + "bn")(x)
+    x = batch_norm(name + "bn", data_format)(x)
     x = layers.Activation(activation, name=name + "activation")(x)
-
     if se_ratio:
-        filters_se = max(1, int(filters_in * se_ratio))
-        se = layers.GlobalAveragePooling2D(name=name + "se_squeeze")(x)
-        se = layers.Reshape((1, 1, filters), name=name + "se_reshape")(se)
-        se = layers.Conv2D(
-            filters_se, 1, padding="same", activation=activation,
-            kernel_initializer=CONV_KERNEL_INITIALIZER, name=name + "se_reduce",
-        )(se)
-        se = layers.Conv2D(
-            filters, 1, padding="same", activation="sigmoid",
-            kernel_initializer=CONV_KERNEL_INITIALIZER, name=name + "se_expand",
-        )(se)
-        x = layers.Multiply(name=name + "se_excite")([x, se])
+        x = _squeeze_excite(x, max(1, int(filters_in * se_ratio)), name, activation, data_format)
 
-    x = layers.Conv2D(
-        filters_out, 1, padding="same", use_bias=False,
-        kernel_initializer=CONV_KERNEL_INITIALIZER, name=name + "project_conv",
-    )(x)
-    x = batch_norm(name + "project_bn")(x)
+    x = conv(filters_out, 1, name + "project_conv", data_format)(x)
+    x = batch_norm(name + "project_bn", data_format)(x)
     if id_skip and strides == 1 and filters_in == filters_out:
         if drop_rate > 0:
             x = StochasticDepth(drop_rate, name=name + "drop")(x)
         x = layers.Add(name=name + "add")([x, inputs])
     return x
 
+
+def _squeeze_excite(x, filters_se, name, activation, data_format):
+    filters = x.shape[channel_axis(data_format)]
+    se = layers.GlobalAveragePooling2D(data_format=data_format, name=name + "se_squeeze")(x)
+    shape = (filters, 1, 1) if data_format == "channels_first" else (1, 1, filters)
+    se = layers.Reshape(shape, name=name + "se_reshape")(se)
+    se = conv(filters_se, 1, name + "se_reduce", data_format, activation=activation, use_bias=True)(se)
+    se = conv(filters, 1, name + "se_expand", data_format, activation="sigmoid", use_bias=True)(se)
+    return layers.Multiply(name=name + "se_excite")([x, se])

@@ -1,6 +1,8 @@
 """The two custom layers the model needs, registered so `.keras` files load with ``safe_mode=True``."""
 from __future__ import annotations
 
+from typing import Optional, Sequence, Tuple
+
 import keras
 from keras import ops
 
@@ -8,47 +10,95 @@ PACKAGE = "efficientnet_tf"
 
 IMAGENET_MEAN_RGB = (0.485, 0.456, 0.406)
 IMAGENET_STD_RGB = (0.229, 0.224, 0.225)
+# The ImageNet channel averages, timm's statistics for inputs that are not RGB (grayscale, RGB-NIR ...).
+IMAGENET_MEAN_GRAY = 0.449
+IMAGENET_STD_GRAY = 0.226
+# Per input scaling of the published weights, as (mean, std) of x / 255 (the std may be per channel):
+# "advprop" is (x - 127.5) / 127.5 and "lite" is (x - 127) / 128, the reference's MEAN_RGB/STDDEV_RGB.
+NORMALIZATIONS = ("imagenet", "advprop", "lite")
+_SCALAR_STATS = {"advprop": (0.5, 0.5), "lite": (127.0 / 255.0, 128.0 / 255.0)}
+
+
+def normalization_stats(mode: str, channels: int) -> Tuple[Tuple[float, ...], Tuple[float, ...]]:
+    """(mean, std) per channel, in units of x / 255, for ``mode`` on ``channels`` input channels."""
+    if mode not in NORMALIZATIONS:
+        raise ValueError(f"normalization must be one of {NORMALIZATIONS}, got {mode!r}")
+    if int(channels) < 1:
+        raise ValueError(f"channels must be >= 1, got {channels}")
+    if mode == "imagenet" and channels == 3:
+        return IMAGENET_MEAN_RGB, IMAGENET_STD_RGB
+    mean, std = _SCALAR_STATS.get(mode, (IMAGENET_MEAN_GRAY, IMAGENET_STD_GRAY))
+    return (mean,) * channels, (std,) * channels
+
+
+def channel_axis(data_format: str) -> int:
+    return 1 if data_format == "channels_first" else -1
 
 
 @keras.saving.register_keras_serializable(package=PACKAGE)
 class ImageNormalization(keras.layers.Layer):
-    """Maps 0-255 RGB to ``(x / 255 - mean) / std`` with the true ImageNet statistics.
+    """Maps 0-255 images to ``(x / 255 - mean) / std`` per channel; ``mode`` names the statistics.
 
-    keras.applications stores the std where the variance belongs and patches it with an extra
-    Rescaling (tensorflow/tensorflow#49930); here ``variance`` holds std**2. The layer always
-    computes in float32, so it is exact under mixed_float16/mixed_bfloat16 policies, and its
-    constants are weights, so a reloaded model keeps them (keras-team/keras#20147). It carries the
-    same 7 non-trainable numbers as keras.applications' Normalization (mean, variance, count), so
-    parameter counts agree.
+    ``mode`` is "imagenet" (the true ImageNet mean/std on 3 channels, their channel averages 0.449 /
+    0.226 on any other count), "advprop" or "lite" (see ``NORMALIZATIONS``); explicit ``mean`` and
+    ``std`` override it. keras.applications stores the std where the variance belongs and patches it
+    with an extra Rescaling (tensorflow/tensorflow#49930); here ``variance`` holds std**2. The layer
+    always computes in float32, so it is exact under mixed precision, and its constants are weights,
+    so a reloaded model keeps them (keras-team/keras#20147). It carries as many non-trainable numbers
+    as keras.applications' Normalization (mean C, variance C, count 1), so parameter counts agree.
     """
 
-    def __init__(self, mean=IMAGENET_MEAN_RGB, std=IMAGENET_STD_RGB, **kwargs):
+    def __init__(
+        self,
+        mode: str = "imagenet",
+        mean: Optional[Sequence[float]] = None,
+        std: Optional[Sequence[float]] = None,
+        data_format: Optional[str] = None,
+        **kwargs,
+    ):
         kwargs["dtype"] = "float32"
         super().__init__(**kwargs)
-        if len(mean) != 3 or len(std) != 3 or min(std) <= 0:
-            raise ValueError(f"mean and std need 3 values with std > 0, got mean={mean}, std={std}")
-        self.mean_init = tuple(float(m) for m in mean)
-        self.std_init = tuple(float(s) for s in std)
+        if mode not in NORMALIZATIONS:
+            raise ValueError(f"normalization mode must be one of {NORMALIZATIONS}, got {mode!r}")
+        if (mean is None) != (std is None):
+            raise ValueError("give both mean and std, or neither")
+        if mean is not None and (len(mean) != len(std) or not len(mean) or min(std) <= 0):
+            raise ValueError(f"mean and std need one value per channel with std > 0, got mean={mean}, std={std}")
+        self.mode = mode
+        self.mean_init = None if mean is None else tuple(float(m) for m in mean)
+        self.std_init = None if std is None else tuple(float(s) for s in std)
+        self.data_format = data_format or keras.config.image_data_format()
 
     def build(self, input_shape):
-        if input_shape[-1] != 3:
-            raise ValueError(f"ImageNormalization expects 3 RGB channels, got shape {input_shape}")
+        channels = input_shape[channel_axis(self.data_format)]
+        if channels is None:
+            raise ValueError(f"ImageNormalization needs a known channel count, got shape {input_shape}")
+        if self.mean_init is None:
+            self.mean_init, self.std_init = normalization_stats(self.mode, channels)
+        if len(self.mean_init) != channels:
+            raise ValueError(f"ImageNormalization has {len(self.mean_init)} channel statistics, input shape {input_shape}")
+        shape = (channels, 1, 1) if self.data_format == "channels_first" else (channels,)
         init = keras.initializers.Constant
-        self.mean = self.add_weight(name="mean", shape=(3,), initializer=init(self.mean_init), trainable=False)
+        self.mean = self.add_weight(name="mean", shape=(channels,), initializer=init(self.mean_init), trainable=False)
         self.variance = self.add_weight(
-            name="variance", shape=(3,), initializer=init([s * s for s in self.std_init]), trainable=False
+            name="variance", shape=(channels,), initializer=init([s * s for s in self.std_init]), trainable=False
         )
         self.count = self.add_weight(name="count", shape=(), dtype="int64", initializer="zeros", trainable=False)
+        self._broadcast = shape
 
     def call(self, inputs):
         x = ops.cast(inputs, "float32") / 255.0
-        return (x - self.mean) / ops.sqrt(self.variance)
+        mean = ops.reshape(self.mean, self._broadcast)
+        return (x - mean) / ops.sqrt(ops.reshape(self.variance, self._broadcast))
 
     def compute_output_shape(self, input_shape):
         return input_shape
 
     def get_config(self):
-        return {**super().get_config(), "mean": self.mean_init, "std": self.std_init}
+        return {
+            **super().get_config(), "mode": self.mode, "mean": self.mean_init, "std": self.std_init,
+            "data_format": self.data_format,
+        }
 
 
 @keras.saving.register_keras_serializable(package=PACKAGE)

@@ -1,6 +1,8 @@
-"""The B0-B7 table: measured parameters and multiply-adds next to the paper's Table 2."""
+"""The variants' table: measured parameters and multiply-adds next to the paper's Table 2 (B0-B7;
+other variants have no paper row and show "-")."""
 from __future__ import annotations
 
+import math
 import sys
 from typing import Iterable, List
 
@@ -26,10 +28,12 @@ def summary_rows(variants: Iterable[str]) -> List[dict]:
 def format_table(rows: List[dict]) -> str:
     lines = [f"{'model':<6}{'res':>5}{'params':>14}{'paper':>8}{'GMACs':>9}{'paper':>8}{'MACs/paper':>12}"]
     for r in rows:
-        lines.append(
-            f"{r['model']:<6}{r['resolution']:>5}{r['params']:>14,}{r['paper_params'] / 1e6:>7.1f}M"
-            f"{r['macs'] / 1e9:>9.3f}{r['paper_macs'] / 1e9:>7.2f}B{r['macs'] / r['paper_macs']:>12.3f}"
-        )
+        if math.isnan(r["paper_macs"]):
+            paper = f"{'-':>8}{r['macs'] / 1e9:>9.3f}{'-':>8}{'-':>12}"
+        else:
+            paper = (f"{r['paper_params'] / 1e6:>7.1f}M{r['macs'] / 1e9:>9.3f}{r['paper_macs'] / 1e9:>7.2f}B"
+                     f"{r['macs'] / r['paper_macs']:>12.3f}")
+        lines.append(f"{r['model']:<6}{r['resolution']:>5}{r['params']:>14,}{paper}")
     return "\n".join(lines)
 
 
@@ -46,7 +50,7 @@ def plot_summary(rows: List[dict], path) -> str:
     for r in rows:
         ax.annotate(r["model"].upper(), (r["macs"] / 1e9, r["params"] / 1e6), textcoords="offset points", xytext=(5, -10))
     ax.set(xscale="log", yscale="log", xlabel="multiply-adds (billions)", ylabel="parameters (millions)",
-           title="EfficientNet B0-B7: size vs compute")
+           title="EfficientNet: size vs compute")
     ax.grid(True, which="both", alpha=0.3)
     ax.legend()
     fig.tight_layout()

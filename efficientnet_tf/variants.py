@@ -1,7 +1,8 @@
-"""The reference's compound-scaling table and a name registry that tests parametrize over.
+"""The reference's compound-scaling tables and a name registry that tests parametrize over.
 
-Coefficients are copied from tensorflow/tpu ``efficientnet_builder.efficientnet_params``: they are the
-hand-rounded values the published checkpoints were trained with, not exact alpha**phi etc.
+Coefficients are copied from tensorflow/tpu ``efficientnet_builder.efficientnet_params`` and
+``lite/efficientnet_lite_builder.efficientnet_lite_params``: they are the hand-rounded values the
+published checkpoints were trained with, not exact alpha**phi etc.
 """
 from __future__ import annotations
 
@@ -16,6 +17,7 @@ class Variant:
     depth: float
     resolution: int
     dropout: float
+    lite: bool = False  # EfficientNet-Lite: no SE, ReLU6, fixed stem/head, "lite" input scaling
 
     @property
     def keras_name(self) -> str:
@@ -36,7 +38,18 @@ _TABLE: Dict[str, Tuple[float, float, int, float]] = {
     "l2": (4.3, 5.3, 800, 0.5),
 }
 
-VARIANTS: Dict[str, Variant] = {k: Variant(k, *v) for k, v in _TABLE.items()}
+_LITE_TABLE: Dict[str, Tuple[float, float, int, float]] = {
+    "lite0": (1.0, 1.0, 224, 0.2),
+    "lite1": (1.0, 1.1, 240, 0.2),
+    "lite2": (1.1, 1.2, 260, 0.3),
+    "lite3": (1.2, 1.4, 280, 0.3),
+    "lite4": (1.4, 1.8, 300, 0.3),
+}
+
+VARIANTS: Dict[str, Variant] = {
+    **{k: Variant(k, *v) for k, v in _TABLE.items()},
+    **{k: Variant(k, *v, lite=True) for k, v in _LITE_TABLE.items()},
+}
 
 # The paper's Table 2: (parameters, multiply-adds) as printed.
 PAPER_TABLE2: Dict[str, Tuple[float, float]] = {
@@ -51,8 +64,9 @@ PAPER_TABLE2: Dict[str, Tuple[float, float]] = {
 }
 
 
-def list_variants() -> Tuple[str, ...]:
-    return tuple(VARIANTS)
+def list_variants(lite: bool = True) -> Tuple[str, ...]:
+    """Every registered name, B0-B8, L2 then Lite0-Lite4 (``lite=False``: the B/L2 family only)."""
+    return tuple(k for k, v in VARIANTS.items() if lite or not v.lite)
 
 
 def _normalize(name: str) -> str:
@@ -61,7 +75,7 @@ def _normalize(name: str) -> str:
 
 
 def get_variant(name: str) -> Variant:
-    """Accepts ``b0``, ``efficientnet-b0``, ``EfficientNetB0`` and the like."""
+    """Accepts ``b0``, ``efficientnet-b0``, ``EfficientNetB0``, ``efficientnet-lite0`` and the like."""
     key = _normalize(str(name))
     if key not in VARIANTS:
         raise ValueError(f"unknown EfficientNet variant {name!r}; known: {', '.join(VARIANTS)}")

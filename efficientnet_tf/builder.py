@@ -1,0 +1,93 @@
+"""The three parts every EfficientNet is built from: stem, stages of MBConv blocks, and head.
+
+Each part names its layers as keras.applications does (``stem_activation``, ``block{stage}{letter}_*``,
+``top_activation``), and those names are the structure's record: ``features.feature_info`` reads the
+stage endpoints back from them, on a freshly built model or a reloaded ``.keras`` file alike.
+"""
+from __future__ import annotations
+
+import math
+from typing import Callable, Sequence, Union
+
+from keras import layers
+
+from efficientnet_tf.block_args import BlockArgs
+from efficientnet_tf.blocks import batch_norm, conv, correct_pad, mbconv_block
+
+DEPTH_ROUNDING = ("ceil", "nearest")
+Activation = Union[str, Callable]
+
+
+def round_filters(filters: float, width_coefficient: float, depth_divisor: int = 8) -> int:
+    """Scales by width, rounds to the nearest multiple of the divisor, never losing more than 10%."""
+    filters *= width_coefficient
+    new = max(depth_divisor, int(filters + depth_divisor / 2) // depth_divisor * depth_divisor)
+    if new < 0.9 * filters:
+        new += depth_divisor
+    return int(new)
+
+
+def round_repeats(repeats: int, depth_coefficient: float, rounding: str = "ceil") -> int:
+    """The reference rounds up ("ceil"); "nearest" keeps compound scaling's MACs on alpha*beta^2*gamma^2."""
+    if rounding not in DEPTH_ROUNDING:
+        raise ValueError(f"depth_rounding must be one of {DEPTH_ROUNDING}, got {rounding!r}")
+    scaled = depth_coefficient * repeats
+    return max(1, int(math.ceil(scaled) if rounding == "ceil" else math.floor(scaled + 0.5)))
+
+
+def stem(x, filters: int, activation: Activation, data_format: str):
+    """3x3 stride-2 conv, padded as TF's "same" so that the reference's weights port."""
+    x = layers.ZeroPadding2D(correct_pad(x, 3, data_format), data_format=data_format, name="stem_conv_pad")(x)
+    x = conv(filters, 3, "stem_conv", data_format, strides=2, padding="valid")(x)
+    x = batch_norm("stem_bn", data_format)(x)
+    return layers.Activation(activation, name="stem_activation")(x)
+
+
+def stage_repeats(blocks: Sequence[BlockArgs], depth_coefficient: float, rounding: str, fix_ends: bool):
+    """Blocks per stage; with ``fix_ends`` (EfficientNet-Lite) the first and last stages keep theirs."""
+    last = len(blocks) - 1
+    return [
+        b.num_repeat if fix_ends and i in (0, last) else round_repeats(b.num_repeat, depth_coefficient, rounding)
+        for i, b in enumerate(blocks)
+    ]
+
+
+def stages(
+    x,
+    blocks: Sequence[BlockArgs],
+    repeats: Sequence[int],
+    filters: Callable[[int], int],
+    *,
+    drop_connect_rate: float,
+    activation: Activation,
+    use_se: bool,
+    data_format: str,
+):
+    """Every stage's blocks; the stochastic-depth rate grows linearly over the block index."""
+    total, index = float(sum(repeats)), 0
+    for stage, (b, repeat) in enumerate(zip(blocks, repeats)):
+        filters_in, filters_out = filters(b.input_filters), filters(b.output_filters)
+        for j in range(repeat):
+            x = mbconv_block(
+                x,
+                name=f"block{stage + 1}{chr(ord('a') + j)}_",
+                filters_in=filters_in if j == 0 else filters_out,
+                filters_out=filters_out,
+                kernel_size=b.kernel_size,
+                strides=b.strides[0] if j == 0 else 1,
+                expand_ratio=b.expand_ratio,
+                se_ratio=b.se_ratio if use_se else None,
+                id_skip=b.id_skip,
+                drop_rate=drop_connect_rate * index / total,
+                activation=activation,
+                data_format=data_format,
+            )
+            index += 1
+    return x
+
+
+def head(x, filters: int, activation: Activation, data_format: str):
+    """The 1x1 conv to the feature width (``top_activation``, the stride-32 features)."""
+    x = conv(filters, 1, "top_conv", data_format)(x)
+    x = batch_norm("top_bn", data_format)(x)
+    return layers.Activation(activation, name="top_activation")(x)

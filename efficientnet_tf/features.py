@@ -1,0 +1,71 @@
+"""Stage endpoints of a built model (timm's ``feature_info``, keras-hub's ``pyramid_outputs``).
+
+They are read from the layer names the builder gives (``builder``) and the strides in the layers'
+configs, never guessed from shape ratios, so they hold for dynamic input sizes, after a ``.keras``
+reload, in either data format, and for models built on an ``input_tensor`` (strides count from the
+model's own input).
+"""
+from __future__ import annotations
+
+import dataclasses
+import re
+from typing import Tuple
+
+import keras
+
+_BLOCK_END = re.compile(r"^block(\d+)[a-z]+_(add|project_bn)$")
+STEM, HEAD = "stem_activation", "top_activation"
+LEVELS = ("reduction_1", "reduction_2", "reduction_3", "reduction_4", "reduction_5")
+LEVEL_STRIDES = (2, 4, 8, 16, 32)
+
+
+@dataclasses.dataclass(frozen=True)
+class FeatureInfo:
+    """One endpoint: the layer whose output it is, its stride from the input, and its channels."""
+
+    name: str
+    stride: int
+    channels: int
+
+
+def _strides(layer) -> int:
+    if isinstance(layer, (keras.layers.Conv2D, keras.layers.DepthwiseConv2D)):
+        if layer.strides[0] != layer.strides[1]:
+            raise ValueError(f"{layer.name}: feature_info needs square strides, got {layer.strides}")
+        return layer.strides[0]
+    return 1
+
+
+def feature_info(model: keras.Model) -> Tuple[FeatureInfo, ...]:
+    """The stem, the last block of every stage, and the head (if built), in order."""
+    try:
+        data_format = model.get_layer("stem_conv").data_format
+    except ValueError:
+        raise ValueError(f"model {model.name!r} has no 'stem_conv' layer: not an EfficientNet from this package") from None
+    axis = 1 if data_format == "channels_first" else -1
+    stride, ends = 1, {}
+    for layer in model.layers:  # topological order; the network is a chain of stride changes
+        stride *= _strides(layer)
+        match = _BLOCK_END.match(layer.name)
+        if layer.name in (STEM, HEAD) or match:
+            key = f"block{match.group(1)}" if match else layer.name  # a block's "_add" follows its "_project_bn"
+            ends[key] = FeatureInfo(layer.name, stride, int(layer.output.shape[axis]))
+    return tuple(ends.values())
+
+
+def feature_extractor(model: keras.Model) -> keras.Model:
+    """Multi-scale endpoints ``reduction_1`` ... ``reduction_5`` at strides 2, 4, 8, 16, 32.
+
+    Each is the last endpoint at its stride (the reference's ``reduction_i``); stride 32 is
+    ``top_activation``. Works on any model from this package, top or not, any input size (at least
+    32 px). The returned model's ``feature_info`` gives each level's layer, stride and channels.
+    """
+    by_stride = {info.stride: info for info in feature_info(model)}
+    missing = [s for s in LEVEL_STRIDES if s not in by_stride]
+    if missing:
+        raise ValueError(f"model {model.name!r} has no endpoint at stride(s) {missing}; found {sorted(by_stride)}")
+    infos = {level: by_stride[s] for level, s in zip(LEVELS, LEVEL_STRIDES)}
+    outputs = {level: model.get_layer(info.name).output for level, info in infos.items()}
+    extractor = keras.Model(model.inputs, outputs, name=model.name + "_features")
+    extractor.feature_info = infos
+    return extractor
