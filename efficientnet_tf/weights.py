@@ -1,8 +1,9 @@
 """Loading weights without ever downloading: keras.applications' legacy HDF5 files by layer name,
-or Keras' own weight files.
+the official tensorflow/tpu checkpoints (``checkpoint``), or Keras' own weight files.
 
 A partial load is never silent: every weighted layer of the model must be found in the file with
-the same shapes, or nothing is assigned and ``ValueError`` names what does not fit.
+the same shapes, or nothing is assigned and ``ValueError`` names what does not fit. The one shape
+allowed to differ is the RGB stem kernel for a model with other input channels (``fitting``).
 """
 from __future__ import annotations
 
@@ -13,10 +14,10 @@ from typing import Dict, List
 import h5py
 import numpy as np
 
+from efficientnet_tf.checkpoint import checkpoint_prefix, load_checkpoint
+from efficientnet_tf.fitting import FIXED_LAYERS, adapt_input_kernel, refuse, say, stem_note
+
 WEIGHTS_DIR_ENV = "EFFICIENTNET_TF_WEIGHTS_DIR"
-# keras.applications' normalization statistics are fixed in our model (layers.ImageNormalization):
-# the official files store the std where the variance belongs, so their values are not taken.
-_FIXED_LAYERS = ("normalization",)
 
 
 def imagenet_weights_path(weights_name: str, include_top: bool) -> Path:
@@ -55,33 +56,42 @@ def read_legacy_h5(path) -> Dict[str, List[np.ndarray]]:
 
 def load_legacy_h5_by_name(model, path) -> None:
     file_weights = read_legacy_h5(path)
-    layers = {l.name: l for l in model.layers if l.weights and l.name not in _FIXED_LAYERS}
-    problems = []
+    layers = {l.name: l for l in model.layers if l.weights and l.name not in FIXED_LAYERS}
+    problems, notes = [], []
     for name, layer in layers.items():
         if name not in file_weights:
             problems.append(f"layer {name!r} is not in the file")
             continue
         want = [tuple(w.shape) for w in layer.weights]
         got = [tuple(a.shape) for a in file_weights[name]]
-        if want != got:
+        note = stem_note(name, want, got) if want != got else None
+        if note:
+            notes.append(note)
+            file_weights[name] = [adapt_input_kernel(file_weights[name][0], want[0][2])]
+        elif want != got:
             problems.append(f"layer {name!r} expects shapes {want}, the file has {got}")
-    extra = set(file_weights) - set(layers) - set(_FIXED_LAYERS)
+    extra = set(file_weights) - set(layers) - set(FIXED_LAYERS)
     if "predictions" in extra and not any(l.name == "predictions" for l in model.layers):
         extra.discard("predictions")  # a file with a top loads into a headless model
     problems += [f"file layer {n!r} has no place in the model" for n in sorted(extra)]
-    if problems:
-        shown = "; ".join(problems[:8]) + (f"; and {len(problems) - 8} more" if len(problems) > 8 else "")
-        raise ValueError(f"weights file {path} does not fit model {model.name!r}: {shown}")
+    refuse(problems, f"weights file {path} does not fit model {model.name!r}")
     for name, layer in layers.items():
         layer.set_weights(file_weights[name])
+    for note in notes:
+        say(f"weights: {path}: {note}")
 
 
-def load_weights(model, weights, weights_name: str) -> None:
-    """Dispatches on ``weights``: 'imagenet', a legacy ``.h5`` path, or a Keras weights/model file."""
+def load_weights(model, weights, weights_name: str, ema: bool = True) -> None:
+    """Dispatches on ``weights``: 'imagenet', an official checkpoint (folder or prefix; ``ema`` picks its
+    EMA values), a legacy ``.h5`` path, or a Keras weights/model file."""
+    if weights != "imagenet" and checkpoint_prefix(weights):
+        load_checkpoint(model, weights, ema=ema)
+        return
     include_top = any(l.name == "predictions" for l in model.layers)
     path = imagenet_weights_path(weights_name, include_top) if weights == "imagenet" else Path(weights)
     if not path.is_file():
-        raise FileNotFoundError(f"weights file not found: {path}")
+        raise FileNotFoundError(f"weights not found: {path} (expected a weights file, an official checkpoint "
+                                f"folder or a checkpoint prefix such as .../model.ckpt)")
     name = path.name.lower()
     if name.endswith((".weights.h5", ".keras")):
         model.load_weights(path)  # Keras checks every variable's shape itself
