@@ -20,15 +20,23 @@ class Profile:
     input_shape: tuple
 
 
+def _positions_and_channels_in(layer) -> tuple:
+    """Output positions and input channels, in either data format."""
+    out, inp = layer.output.shape, layer.input.shape
+    if layer.data_format == "channels_first":
+        return out[2] * out[3], inp[1]
+    return out[1] * out[2], inp[-1]
+
+
 def _layer_macs(layer) -> int:
     if isinstance(layer, keras.layers.DepthwiseConv2D):
-        out = layer.output.shape
+        positions, channels = _positions_and_channels_in(layer)
         kh, kw = layer.kernel_size
-        return out[1] * out[2] * kh * kw * layer.input.shape[-1] * layer.depth_multiplier
+        return positions * kh * kw * channels * layer.depth_multiplier
     if isinstance(layer, keras.layers.Conv2D):
-        out = layer.output.shape
+        positions, channels = _positions_and_channels_in(layer)
         kh, kw = layer.kernel_size
-        return out[1] * out[2] * kh * kw * layer.input.shape[-1] * layer.filters // layer.groups
+        return positions * kh * kw * channels * layer.filters // layer.groups
     if isinstance(layer, keras.layers.Dense):
         return math.prod(layer.input.shape[1:]) * layer.units
     return 0
