@@ -10,7 +10,7 @@ import tensorflow as tf
 
 from efficientnet_tf import preprocessing
 from efficientnet_tf.data import augment as aug
-from efficientnet_tf.data import sources
+from efficientnet_tf.data import common, sources
 
 logger = logging.getLogger(__name__)
 AUGMENTS = (None, "autoaugment", "randaugment")
@@ -30,6 +30,9 @@ class DatasetInfo:
     drop_remainder: bool
     crop: preprocessing.CropPolicy  # what the pipeline used; serving should crop the same way
     _counts: tf.lookup.experimental.MutableHashTable = dataclasses.field(repr=False)
+    classes_from: str = ""  # where num_classes came from (--num-classes, labels.txt, ...), for the log
+    notes: Tuple[str, ...] = ()  # counts, for the run's log
+    files: Tuple[str, ...] = ()  # the files this split reads (all workers), where it reads files
 
     @property
     def steps_per_epoch(self) -> int:
@@ -38,21 +41,14 @@ class DatasetInfo:
         return int(divide(self.num_examples / self.batch_size))
 
     def skipped(self) -> int:
-        """Images skipped as undecodable so far, summed over all passes of this dataset.
-
-        Exact once a pass is complete; mid-pass, images still in the decode stage count as skipped.
-        """
-        return self._count("read") - self._count("decoded")
-
-    def _count(self, key: str) -> int:
-        return int(self._counts.lookup(tf.constant(key)).numpy())
+        """Images skipped as undecodable so far, summed over all passes of this dataset (exact)."""
+        return int(self._counts.lookup(tf.constant("skipped")).numpy())
 
     def log_skipped(self) -> int:
         """Log (warning) and return the skipped count; call it at the end of an epoch."""
         skipped = self.skipped()
         if skipped:
-            logger.warning("%s/%s: skipped %d undecodable images out of %d read",
-                           self.source, self.split, skipped, self._count("read"))
+            logger.warning("%s/%s: skipped %d undecodable images", self.source, self.split, skipped)
         return skipped
 
 
@@ -63,15 +59,48 @@ def _counters() -> tf.lookup.experimental.MutableHashTable:
         return tf.lookup.experimental.MutableHashTable(tf.string, tf.int64, default_value=0)
 
 
-def _count(counts: tf.lookup.experimental.MutableHashTable, key: str):
-    """Sequential map (read-modify-write is not atomic) adding one to counts[key] per element."""
+def _skip_undecodable(dataset, decode, placeholder, counts, deterministic):
+    """``decode`` on each element, dropping (and counting) only those whose decode fails.
 
-    def fn(*element):
-        key_t = tf.constant(key)
-        with tf.control_dependencies([counts.insert(key_t, counts.lookup(key_t) + 1)]):
-            return tf.nest.map_structure(tf.identity, element)
+    Each element is decoded in a dataset of its own, whose ``ignore_errors`` sees nothing but that
+    decode: an error anywhere else in the pipeline (reading, augmentation, labels) still propagates.
+    """
+    def one(*element):
+        decoded = tf.data.Dataset.from_tensors(element).map(lambda *e: (decode(*e), True)).ignore_errors()
+        fallback = tf.data.Dataset.from_tensors((placeholder(*element), False))  # same structure, dropped below
+        return decoded.concatenate(fallback).take(1)
 
-    return fn
+    def count(item, ok):  # sequential: the table's read-modify-write is not atomic
+        key = tf.constant("skipped")
+        add = tf.cond(ok, lambda: tf.constant(0, tf.int64), lambda: tf.constant(1, tf.int64))
+        with tf.control_dependencies([counts.insert(key, counts.lookup(key) + add)]):
+            return tf.nest.map_structure(tf.identity, item), tf.identity(ok)
+
+    dataset = dataset.interleave(one, cycle_length=tf.data.AUTOTUNE, block_length=1,
+                                 num_parallel_calls=tf.data.AUTOTUNE, deterministic=deterministic)
+    def decoded_only(item, ok):
+        return ok
+
+    def drop_flag(item, ok):
+        return item
+
+    return dataset.map(count).filter(decoded_only).map(drop_flag)
+
+
+def check_labels(labels, num_classes: int, source: str, label_offset: int):
+    """``labels`` unchanged, or an InvalidArgumentError naming the first bad label, the source and the offset."""
+    bad = tf.logical_or(labels < 0, labels >= num_classes)
+
+    def fail():
+        first = tf.boolean_mask(labels, bad)[0]
+        text = tf.strings.join([
+            f"bad label: class ", tf.strings.as_string(first), f" is outside [0, {num_classes}) in {source} "
+            f"(label_offset={label_offset}, subtracted from image/class/label; "
+            f"class {common.MISSING_LABEL} means the record has no image/class/label or label key)"])
+        with tf.control_dependencies([tf.debugging.Assert(False, [text])]):
+            return tf.identity(labels)
+
+    return tf.cond(tf.reduce_any(bad), fail, lambda: labels)
 
 
 def _seeds(seed: Optional[int]) -> tf.data.Dataset:
@@ -93,6 +122,9 @@ def build_dataset(
     mixup: float = 0.0,
     cutmix: float = 0.0,
     holdout: int = 0,
+    holdout_shards: int = 0,
+    validation_split: float = 0.0,
+    num_classes: Optional[int] = None,
     seed: Optional[int] = None,
     deterministic: bool = False,
     cache: bool = False,
@@ -104,27 +136,32 @@ def build_dataset(
 ) -> Tuple[tf.data.Dataset, DatasetInfo]:
     """Batches of ``(images float32 [B, S, S, 3] in 0-255, labels int32 [B])`` and a :class:`DatasetInfo`.
 
-    ``source``/``split``/``holdout``/``label_offset``: see :mod:`efficientnet_tf.data.sources`.
-    ``training`` selects the random crop + flip (+ ``augment``, mixup/cutmix, shuffling) over the
-    center crop. ``mixup``/``cutmix`` are Beta(alpha, alpha) parameters (0 = off); when either is
-    on, training labels become one-hot float32 ``[B, num_classes]``. ``seed`` fixes file order,
-    shuffling and every random op; with ``deterministic=True`` as well, two builds give identical
-    batches (and each epoch differs from the last). ``cache`` keeps the encoded images in memory
-    after the first pass. With ``input_context`` the dataset reads this worker's shard and batches
-    at ``input_context.get_per_replica_batch_size(batch_size)``. ``drop_remainder`` defaults to
-    ``training``. Undecodable images are skipped and counted (:meth:`DatasetInfo.skipped`).
+    ``source``/``split``/``holdout``/``holdout_shards``/``validation_split``/``label_offset``: see
+    :mod:`efficientnet_tf.data.sources`. ``num_classes`` overrides the source's (labels.txt, class
+    folders, ...); a label outside ``[0, num_classes)`` or a missing label key stops iteration with
+    an InvalidArgumentError at its batch. ``training`` selects the random crop + flip (+ ``augment``,
+    mixup/cutmix, shuffling) over the center crop. ``mixup``/``cutmix`` are Beta(alpha, alpha)
+    parameters (0 = off); when either is on, training labels become one-hot float32
+    ``[B, num_classes]``. ``seed`` fixes file order, shuffling and every random op; with
+    ``deterministic=True`` as well, two builds give identical batches (and each epoch differs from
+    the last). ``cache`` keeps the encoded images in memory after the first pass. With
+    ``input_context`` the dataset reads this worker's shard and batches at
+    ``input_context.get_per_replica_batch_size(batch_size)``. ``drop_remainder`` defaults to
+    ``training``. Only undecodable images are skipped, and counted (:meth:`DatasetInfo.skipped`).
     ``crop`` overrides the source's crop policy (the reference's, except for ``digits``).
     """
     if augment not in AUGMENTS:
         raise ValueError(f"augment must be one of {AUGMENTS}, got {augment!r}")
     if drop_remainder is None:
         drop_remainder = training
-    read = sources.ReadOptions(split, holdout, training, seed, input_context, label_offset)
+    read = sources.ReadOptions(split, holdout, training, seed, input_context, label_offset, holdout_shards,
+                               validation_split, num_classes)
     records = sources.load(source, data_dir, read)
-    num_classes = len(records.class_names)
+    num_classes = records.num_classes
     crop = crop or records.crop
     info = DatasetInfo(source, split, records.num_examples, num_classes, records.class_names, image_size,
-                       batch_size, drop_remainder, crop, _counters())
+                       batch_size, drop_remainder, crop, _counters(), records.classes_from, records.notes,
+                       records.files)
 
     dataset = records.dataset
     if cache:
@@ -135,25 +172,31 @@ def build_dataset(
     else:
         dataset = dataset.map(lambda image, label: ((image, label), tf.zeros([2], tf.int64)))
 
-    def preprocess(record, element_seed):
+    def decode(record, element_seed):
         image_bytes, label = record
         if not training:
-            return preprocessing.preprocess_for_eval(image_bytes, image_size, crop.crop_padding), label
-        crop_seed, augment_seed = tf.unstack(tf.random.experimental.stateless_split(element_seed, 2))
-        image = preprocessing.preprocess_for_train(image_bytes, image_size, seed=crop_seed, crop=crop)
+            return preprocessing.preprocess_for_eval(image_bytes, image_size, crop.crop_padding), label, element_seed
+        crop_seed = tf.random.experimental.stateless_split(element_seed, 2)[0]
+        return preprocessing.preprocess_for_train(image_bytes, image_size, seed=crop_seed, crop=crop), label, element_seed
+
+    def placeholder(record, element_seed):
+        return tf.zeros([image_size, image_size, 3], tf.float32), record[1], element_seed
+
+    def augment_fn(image, label, element_seed):
+        augment_seed = tf.random.experimental.stateless_split(element_seed, 2)[1]
         if augment == "autoaugment":
             image = aug.autoaugment(image, augment_seed)
         elif augment == "randaugment":
             image = aug.randaugment(image, randaugment_layers, randaugment_magnitude, augment_seed)
         return image, label
 
-    dataset = dataset.map(_count(info._counts, "read"))
-    dataset = dataset.map(preprocess, num_parallel_calls=tf.data.AUTOTUNE)
-    dataset = dataset.ignore_errors(log_warning=True)
-    dataset = dataset.map(_count(info._counts, "decoded"))
+    # Only the decode (and crop) may skip an image; augmentation runs after, where errors propagate.
+    dataset = _skip_undecodable(dataset, decode, placeholder, info._counts, deterministic)
+    dataset = dataset.map(augment_fn, num_parallel_calls=tf.data.AUTOTUNE)
 
     per_replica = input_context.get_per_replica_batch_size(batch_size) if input_context else batch_size
     dataset = dataset.batch(per_replica, drop_remainder=drop_remainder)
+    dataset = dataset.map(lambda x, y: (x, check_labels(y, num_classes, source, label_offset)))
     if training and (mixup > 0 or cutmix > 0):
         mix_seed = None if seed is None else seed + 1
         dataset = tf.data.Dataset.zip(dataset, _seeds(mix_seed)).map(

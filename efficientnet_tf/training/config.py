@@ -1,61 +1,82 @@
-"""Training configuration: dataclasses, dataset presets, JSON load/save and command-line overrides.
+"""Training configuration: one set of dataclasses, from which JSON files and every flag are made.
 
-Precedence, lowest first: the reference ImageNet recipe, the dataset's preset (``digits`` is tuned to
-finish on 2 CPU cores in minutes), ``--config FILE``, then flags. The resolved config is what gets
-printed and written to ``model_dir/config.json``, so a run can be repeated with ``--config`` alone.
+Each field carries its help text (``metadata["help"]``); :mod:`efficientnet_tf.training.cli` turns
+every field into a flag from it. Precedence, lowest first: the dataclass defaults (the reference
+ImageNet recipe), the recipe's preset (:mod:`efficientnet_tf.training.recipes`), ``--config FILE``,
+then flags. :func:`resolve` then fills what depends on the variant and the dataset (resolution,
+dropout, RandAugment magnitude, ``model_dir``). The resolved config is what gets printed and written
+to ``model_dir/config.json``, so a run can be repeated with ``--config`` alone.
 """
 from __future__ import annotations
 
-import argparse
 import dataclasses
 import json
 from typing import Any, Dict, Optional
 
+from efficientnet_tf.training import recipes
+
+
+def _f(default, help: str, **metadata):
+    """A field with its help text (and argparse ``choices``) kept beside it."""
+    return dataclasses.field(default=default, metadata={"help": help, **metadata})
+
 
 @dataclasses.dataclass
 class ModelConfig:
-    name: str = "b0"
-    width: Optional[float] = None  # None: the variant's width coefficient (scale-search sets its own)
-    depth: Optional[float] = None  # None: the variant's depth coefficient
-    image_size: Optional[int] = None  # None: the variant's resolution
-    dropout_rate: Optional[float] = None  # None: the variant's dropout
-    survival_prob: float = 0.8  # drop_connect_rate = 1 - survival_prob
-    sync_bn: bool = False  # batch statistics all-reduced across replicas
-    bn_momentum: Optional[float] = None  # None: the model's 0.99 (the reference)
+    name: str = _f("b0", "variant: b0..b8, l2 or any registry name such as efficientnet-b0")
+    width: Optional[float] = _f(None, "width coefficient (none: the variant's)")
+    depth: Optional[float] = _f(None, "depth coefficient (none: the variant's)")
+    image_size: Optional[int] = _f(None, "input resolution (none: the variant's, 224 for B0 ... 600 for B7)")
+    dropout_rate: Optional[float] = _f(None, "dropout before the classifier (none: the variant's, 0.2 for B0 ... 0.5 for B7)")
+    survival_prob: float = _f(0.8, "stochastic depth survival probability; drop_connect_rate = 1 - survival_prob")
+    sync_bn: bool = _f(False, "all-reduce batch statistics across replicas")
+    bn_momentum: Optional[float] = _f(None, "BN moving-statistics momentum (none: the model's 0.99, the reference)")
 
 
 @dataclasses.dataclass
 class DataConfig:
-    dataset: str = "digits"
-    data_dir: Optional[str] = None
-    augment: str = "none"  # none | autoaugment | randaugment
-    holdout: int = 0  # training images held out as "minival" (best checkpoint is picked on it)
+    dataset: str = _f("digits", "source: digits, tfrecord:GLOB_OR_DIR, tfds:NAME[:SPLIT] or folder:PATH")
+    data_dir: Optional[str] = _f(None, "TFDS data_dir (prepared datasets only; nothing is downloaded)")
+    augment: str = _f("none", "training augmentation", choices=("none", "autoaugment", "randaugment"))
+    randaugment_layers: int = _f(2, "RandAugment ops per image (N)")
+    randaugment_magnitude: Optional[float] = _f(
+        None, "RandAugment magnitude M on the 0-10 scale (none with --augment randaugment: 17 for B5, 28 for B7/B8, else 10)")
+    mixup: float = _f(0.0, "mixup Beta(alpha, alpha); 0 = off")
+    cutmix: float = _f(0.0, "cutmix Beta(alpha, alpha); 0 = off (with mixup too, each batch gets one of the two)")
+    holdout: int = _f(0, "training records held out as 'minival' for the best checkpoint (ordered read; folders, TFDS)")
+    holdout_shards: int = _f(0, "the first N sorted train files held out as 'minival' (TFRecords; keeps file shuffling and sharding)")
+    validation_split: float = _f(0.1, "folder:PATH with class sub-folders only: the fraction of each class kept as validation")
+    label_offset: int = _f(1, "subtracted from the 1-based image/class/label of reference TFRecords (0 for 0-based files)")
+    num_classes: Optional[int] = _f(None, "classes (none: labels.txt, the known ImageNet layout, or the largest label seen)")
+    deterministic: bool = _f(False, "fixed element order in tf.data (with --seed, the same batches every run)")
 
 
 @dataclasses.dataclass
 class OptimizerConfig:
     """The reference recipe (tensorflow/tpu efficientnet main.py)."""
 
-    base_lr: float = 0.016  # per 256 images; scaled linearly with the global batch
-    rho: float = 0.9
-    momentum: float = 0.9
-    epsilon: float = 1e-3
-    schedule: str = "exponential"  # exponential | cosine
-    warmup_epochs: float = 5.0
-    decay_rate: float = 0.97
-    decay_epochs: float = 2.4
-    weight_decay: float = 1e-5  # L2 on non-BN weights, added to the loss
-    label_smoothing: float = 0.1
-    ema_decay: float = 0.9999  # 0 disables the weight EMA
+    base_lr: float = _f(0.016, "learning rate per 256 images; scaled linearly with the global batch")
+    rho: float = _f(0.9, "RMSProp decay")
+    momentum: float = _f(0.9, "RMSProp momentum")
+    epsilon: float = _f(1e-3, "RMSProp epsilon")
+    schedule: str = _f("exponential", "learning-rate decay after warmup", choices=("exponential", "cosine"))
+    warmup_epochs: float = _f(5.0, "linear warmup from 0")
+    decay_rate: float = _f(0.97, "exponential schedule: factor every decay_epochs (staircase)")
+    decay_epochs: float = _f(2.4, "exponential schedule: epochs between decays")
+    weight_decay: float = _f(1e-5, "L2 on non-BN weights (tf.nn.l2_loss, half the sum of squares), added to the loss")
+    label_smoothing: float = _f(0.1, "label smoothing of the cross-entropy")
+    ema_decay: float = _f(0.9999, "weight EMA decay (0 = off); evaluation and export use the averages")
 
 
 @dataclasses.dataclass
 class RuntimeConfig:
-    precision: str = "auto"  # auto | float32 | mixed_float16 | mixed_bfloat16
-    jit_compile: str = "auto"  # auto | on | off
-    strategy: str = "auto"  # auto | default | mirrored | multi_worker | tpu
-    tpu: str = ""  # TPU name/address for --strategy tpu ("" = local)
-    cpu_devices: int = 0  # >1 splits the CPU into logical devices (MirroredStrategy without GPUs)
+    precision: str = _f("auto", "auto: bfloat16 on TPU/Ampere+, float16 on older GPUs, float32 on CPU",
+                        choices=("auto", "float32", "mixed_float16", "mixed_bfloat16"))
+    jit_compile: str = _f("auto", "XLA for the steps (auto: on GPU/TPU)", choices=("auto", "on", "off"))
+    strategy: str = _f("auto", "distribution strategy (auto: TPU if configured, mirrored with several GPUs)",
+                       choices=("auto", "default", "mirrored", "multi_worker", "tpu"))
+    tpu: str = _f("", "TPU name/address for --strategy tpu ('' = local)")
+    cpu_devices: int = _f(0, ">1 splits the CPU into logical devices (MirroredStrategy without GPUs)")
 
 
 @dataclasses.dataclass
@@ -64,33 +85,19 @@ class TrainConfig:
     data: DataConfig = dataclasses.field(default_factory=DataConfig)
     optimizer: OptimizerConfig = dataclasses.field(default_factory=OptimizerConfig)
     runtime: RuntimeConfig = dataclasses.field(default_factory=RuntimeConfig)
-    batch_size: int = 4096  # global; the authors' batch
-    epochs: int = 350
-    steps_per_epoch: Optional[int] = None  # None: train examples // batch_size
-    eval_steps: Optional[int] = None  # None: the whole eval split
-    model_dir: Optional[str] = None  # None: runs/<model>-<dataset>
-    seed: int = 0
-    backup_every_steps: int = 500  # mid-epoch backups; one is also written at each epoch end
-    export: bool = True  # model.keras and saved_model/ at the end
+    recipe: str = _f("auto", "preset over the reference defaults (auto: see README, 'Training')",
+                     choices=("auto",) + tuple(recipes.RECIPES))
+    batch_size: int = _f(4096, "global batch size (the authors' 4096)")
+    epochs: int = _f(350, "training epochs")
+    steps_per_epoch: Optional[int] = _f(None, "none: train examples // batch_size")
+    eval_steps: Optional[int] = _f(None, "eval batches per evaluation (none: the whole split)")
+    model_dir: Optional[str] = _f(None, "output directory (none: runs/<model>-<dataset name>)")
+    seed: int = _f(0, "seed of weights, file order, shuffling and augmentation")
+    backup_every_steps: int = _f(500, "mid-epoch backups; one is also written at each epoch end")
+    export: bool = _f(True, "write model.keras and saved_model/ at the end")
 
     def to_dict(self) -> Dict[str, Any]:
         return dataclasses.asdict(self)
-
-
-# Dataset presets over the reference recipe. digits: 8x8 images upscaled to 32 px, a short run with
-# the same schedule shape (linear warmup, then staircase exponential decay), and an EMA short enough
-# to help within a few hundred steps. Reference holdout for ImageNet: the paper's 25K minival.
-PRESETS: Dict[str, Dict[str, Any]] = {
-    "imagenet": {"data": {"holdout": 25022}},
-    "digits": {
-        # BN momentum 0.9: with 0.99 the moving statistics lag a fast-changing short run by ~100 steps.
-        "model": {"image_size": 32, "bn_momentum": 0.9},
-        "batch_size": 64,
-        "epochs": 40,
-        "backup_every_steps": 100,
-        "optimizer": {"warmup_epochs": 2.0, "decay_epochs": 1.0, "decay_rate": 0.93, "ema_decay": 0.999},
-    },
-}
 
 
 def _merge(obj, updates: Dict[str, Any], where: str = ""):
@@ -107,15 +114,30 @@ def _merge(obj, updates: Dict[str, Any], where: str = ""):
     return obj
 
 
-def _preset_name(dataset: str) -> str:
-    return dataset.split(":")[-1].split("/")[0].lower()
-
-
 def from_dict(data: Dict[str, Any]) -> TrainConfig:
-    """The preset of ``data``'s dataset (default digits), then ``data`` itself."""
+    """The recipe's preset (``data['recipe']``, else auto-detected from the dataset), then ``data``."""
     dataset = data.get("data", {}).get("dataset", DataConfig.dataset)
-    cfg = _merge(TrainConfig(), PRESETS.get(_preset_name(dataset), {}))
-    return _merge(cfg, data)
+    name = recipes.choose(data.get("recipe", "auto"), dataset)[0]
+    cfg = _merge(TrainConfig(), recipes.preset(name, dataset))
+    cfg = _merge(cfg, data)
+    cfg.recipe = name
+    return cfg
+
+
+def resolve(cfg: TrainConfig) -> TrainConfig:
+    """Fills the per-variant and per-dataset defaults left as None (idempotent)."""
+    import efficientnet_tf  # the public variant registry: new variants get their defaults with no change here
+
+    variant = efficientnet_tf.get_variant(cfg.model.name)
+    if cfg.model.image_size is None:
+        cfg.model.image_size = variant.resolution
+    if cfg.model.dropout_rate is None:
+        cfg.model.dropout_rate = variant.dropout
+    if cfg.data.augment == "randaugment" and cfg.data.randaugment_magnitude is None:
+        cfg.data.randaugment_magnitude = recipes.randaugment_magnitude(variant.name)
+    if not cfg.model_dir:
+        cfg.model_dir = f"runs/{variant.name}-{recipes.dataset_name(cfg.data.dataset)}"
+    return cfg
 
 
 def load(path: str) -> TrainConfig:
@@ -128,75 +150,8 @@ def save(cfg: TrainConfig, path: str) -> None:
         json.dump(cfg.to_dict(), f, indent=2, sort_keys=True)
 
 
-# flag -> dotted config path. Flags left unset (None) do not override the file or the preset.
-FLAGS = {
-    "model": "model.name",
-    "image_size": "model.image_size",
-    "sync_bn": "model.sync_bn",
-    "dataset": "data.dataset",
-    "data_dir": "data.data_dir",
-    "augment": "data.augment",
-    "holdout": "data.holdout",
-    "batch_size": "batch_size",
-    "epochs": "epochs",
-    "steps_per_epoch": "steps_per_epoch",
-    "eval_steps": "eval_steps",
-    "model_dir": "model_dir",
-    "seed": "seed",
-    "backup_every_steps": "backup_every_steps",
-    "lr_schedule": "optimizer.schedule",
-    "export": "export",
-    "precision": "runtime.precision",
-    "jit_compile": "runtime.jit_compile",
-    "strategy": "runtime.strategy",
-    "tpu": "runtime.tpu",
-    "cpu_devices": "runtime.cpu_devices",
-}
-
-
-def parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(description="Train EfficientNet (defaults: B0 on digits, a few minutes on CPU).")
-    p.add_argument("--config", help="JSON file of the full config (as written to model_dir/config.json)")
-    p.add_argument("--model", help="b0..b7 or a registry name such as efficientnet-b0")
-    p.add_argument("--dataset", help="data source string (default digits)")
-    p.add_argument("--data-dir")
-    p.add_argument("--image-size", type=int, help="default: the variant's resolution (digits: 32)")
-    p.add_argument("--batch-size", type=int, help="global batch size")
-    p.add_argument("--epochs", type=int)
-    p.add_argument("--steps-per-epoch", type=int)
-    p.add_argument("--eval-steps", type=int)
-    p.add_argument("--model-dir")
-    p.add_argument("--precision", choices=["auto", "float32", "mixed_float16", "mixed_bfloat16"])
-    p.add_argument("--jit-compile", choices=["auto", "on", "off"])
-    p.add_argument("--strategy", choices=["auto", "default", "mirrored", "multi_worker", "tpu"])
-    p.add_argument("--tpu")
-    p.add_argument("--cpu-devices", type=int, help="logical CPU devices (for mirrored on CPU)")
-    p.add_argument("--sync-bn", action="store_true", default=None)
-    p.add_argument("--augment", choices=["none", "autoaugment", "randaugment"])
-    p.add_argument("--holdout", type=int)
-    p.add_argument("--seed", type=int)
-    p.add_argument("--lr-schedule", choices=["exponential", "cosine"])
-    p.add_argument("--backup-every-steps", type=int)
-    p.add_argument("--no-export", dest="export", action="store_false", default=None)
-    return p
-
-
 def parse(argv=None) -> TrainConfig:
-    args = parser().parse_args(argv)
-    data = {}
-    if args.config:
-        with open(args.config, encoding="utf-8") as f:
-            data = json.load(f)
-    for flag, path in FLAGS.items():
-        value = getattr(args, flag)
-        if value is None:
-            continue
-        *sections, leaf = path.split(".")
-        node = data
-        for section in sections:
-            node = node.setdefault(section, {})
-        node[leaf] = value
-    cfg = from_dict(data)
-    if cfg.model_dir is None:
-        cfg.model_dir = f"runs/{cfg.model.name}-{_preset_name(cfg.data.dataset)}"
-    return cfg
+    """The resolved config of a ``train.py`` command line (see :mod:`efficientnet_tf.training.cli`)."""
+    from efficientnet_tf.training import cli
+
+    return cli.parse(argv)[0]

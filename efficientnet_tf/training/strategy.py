@@ -84,3 +84,11 @@ def is_chief() -> bool:
     cluster = json.loads(os.environ.get("TF_CONFIG", "{}")).get("cluster", {})
     kind, index = task_id()
     return kind == "chief" or (kind == "worker" and index == 0 and "chief" not in cluster)
+
+
+def output_dir(model_dir: str) -> str:
+    """``model_dir`` on the chief; ``model_dir/workers/<type>-<index>`` elsewhere (all workers must save)."""
+    if is_chief():
+        return model_dir
+    kind, index = task_id()
+    return os.path.join(model_dir, "workers", f"{kind}-{index}")

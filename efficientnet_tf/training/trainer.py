@@ -11,7 +11,9 @@ and ``tf.train.CheckpointManager`` for three kinds of checkpoint in ``model_dir`
   shuffle rather than the exact remaining batches.
 - ``checkpoints/``: at each epoch end (the last good ones).
 - ``best/``: whenever the EMA weights reach a new best top-1 on the per-epoch eval split
-  (``minival`` when ``--holdout`` > 0, else ``validation``).
+  (``minival`` when ``--holdout`` or ``--holdout-shards`` > 0, else ``validation``).
+
+Undecodable images skipped so far are in every epoch's log line, ``history.csv`` and ``metrics.json``.
 
 A non-finite loss raises ``Diverged`` before anything more is saved. In a multi-worker cluster each
 non-chief worker writes to ``model_dir/workers/<type>-<index>`` (all workers must save together).
@@ -30,39 +32,18 @@ import time
 import keras
 import tensorflow as tf
 
-import efficientnet_tf
-from efficientnet_tf import data
 from efficientnet_tf.training import config as config_lib
-from efficientnet_tf.training import outputs
+from efficientnet_tf.training import models, outputs
+from efficientnet_tf.training.inputs import Inputs, NoImages
 from efficientnet_tf.training.ema import ExponentialMovingAverage
 from efficientnet_tf.training.optimizer import batch_norm_variables, build_optimizer, l2_loss, l2_variables
 from efficientnet_tf.training.schedule import WarmupDecay
-from efficientnet_tf.training.strategy import (configure_cpu_devices, create_strategy, is_chief, resolve_jit,
-                                               resolve_precision, task_id)
+from efficientnet_tf.training.strategy import (configure_cpu_devices, create_strategy, output_dir, resolve_jit,
+                                               resolve_precision)
 
 
 class Diverged(FloatingPointError):
     """The training loss became NaN or Inf; checkpoints and backup are left as they were."""
-
-
-def build_model(cfg: config_lib.TrainConfig, num_classes: int) -> keras.Model:
-    """The variant (or its width/depth overridden) with the run's resolution, dropout and survival
-    probability, and random weights."""
-    v = efficientnet_tf.get_variant(cfg.model.name)
-    width = v.width if cfg.model.width is None else cfg.model.width
-    depth = v.depth if cfg.model.depth is None else cfg.model.depth
-    name = v.keras_name if (width, depth) == (v.width, v.depth) else f"efficientnet_w{width:g}_d{depth:g}"
-    return efficientnet_tf.EfficientNet(
-        width, depth, v.resolution, weights=None, input_shape=(cfg.model.image_size, cfg.model.image_size, 3),
-        classes=num_classes, dropout_rate=cfg.model.dropout_rate, drop_connect_rate=1.0 - cfg.model.survival_prob,
-        name=name)
-
-
-def _output_dir(model_dir: str) -> str:
-    if is_chief():
-        return model_dir
-    kind, index = task_id()
-    return os.path.join(model_dir, "workers", f"{kind}-{index}")
 
 
 @contextlib.contextmanager
@@ -84,25 +65,23 @@ class Trainer:
         self.jit = resolve_jit(cfg.runtime.jit_compile, self.strategy)
         keras.mixed_precision.set_global_policy(self.precision)
         keras.utils.set_random_seed(cfg.seed)
-        variant = efficientnet_tf.get_variant(cfg.model.name)
-        cfg.model.image_size = cfg.model.image_size or variant.resolution
-        cfg.model.dropout_rate = variant.dropout if cfg.model.dropout_rate is None else cfg.model.dropout_rate
-        self.cfg = cfg
-        self.out_dir = _output_dir(cfg.model_dir)
+        self.cfg = cfg = config_lib.resolve(cfg)
+        self.out_dir = output_dir(cfg.model_dir)
         os.makedirs(self.out_dir, exist_ok=True)
         config_lib.save(cfg, os.path.join(self.out_dir, "config.json"))
         print(json.dumps(cfg.to_dict(), indent=2, sort_keys=True))
-        print(f"strategy={type(self.strategy).__name__} replicas={self.strategy.num_replicas_in_sync} "
+        print(f"recipe={cfg.recipe} strategy={type(self.strategy).__name__} replicas={self.strategy.num_replicas_in_sync} "
               f"precision={self.precision} jit_compile={self.jit} output={self.out_dir}", flush=True)
 
-        self.info = self._dataset("train", training=True)[1]
-        self.eval_split = "minival" if cfg.data.holdout else "validation"
+        self.inputs = Inputs(cfg, self.strategy)
+        self.inputs.log()
+        self.info, self.eval_split = self.inputs.info, self.inputs.eval_split
         self.steps_per_epoch = cfg.steps_per_epoch or max(1, self.info.num_examples // cfg.batch_size)
         opt = cfg.optimizer
         self.schedule = WarmupDecay(opt.base_lr * cfg.batch_size / 256, self.steps_per_epoch, opt.warmup_epochs,
                                     opt.schedule, opt.decay_rate, opt.decay_epochs, cfg.epochs)
         with self.strategy.scope():
-            self.model = build_model(cfg, self.info.num_classes)
+            self.model = models.build_model(cfg, self.info.num_classes)
             for layer in self.model.layers:
                 if isinstance(layer, keras.layers.BatchNormalization):
                     layer.synchronized = cfg.model.sync_bn
@@ -122,23 +101,15 @@ class Trainer:
         self._eval_step = self._make_eval_step()
         self._sync_statistics = self._make_sync_statistics()
 
-    # -- data and steps ------------------------------------------------------------------------
-    def _dataset(self, split, training, input_context=None):
-        cfg = self.cfg
-        return data.build_dataset(
-            cfg.data.dataset, split, cfg.model.image_size, cfg.batch_size, training, data_dir=cfg.data.data_dir,
-            augment=None if cfg.data.augment == "none" else cfg.data.augment, holdout=cfg.data.holdout,
-            seed=cfg.seed, input_context=input_context)
-
-    def _distributed(self, split, training):
-        def dataset_fn(ctx):
-            ds = self._dataset(split, training, ctx)[0]
-            return ds.repeat() if training else ds
-        return self.strategy.distribute_datasets_from_function(dataset_fn)
-
+    # -- steps ---------------------------------------------------------------------------------
     def _batch_stats(self, per_example_loss, probs, labels):
-        """Per-replica sums; reduced with SUM they give exact global means, even for uneven batches."""
+        """Per-replica sums; reduced with SUM they give exact global means, even for uneven batches.
+
+        Soft (mixup/cutmix) labels count as their dominant class for top-1 and top-5.
+        """
         probs = tf.cast(probs, tf.float32)
+        if labels.shape.rank == 2:
+            labels = tf.argmax(labels, -1, output_type=tf.int32)
         k = min(5, self.info.num_classes)
         return {"loss_sum": tf.reduce_sum(per_example_loss),
                 "correct": tf.reduce_sum(tf.cast(tf.equal(tf.argmax(probs, -1, output_type=tf.int32), labels), tf.float32)),
@@ -157,7 +128,8 @@ class Trainer:
         def replica_step(images, labels):
             with tf.GradientTape() as tape:
                 probs = model(images, training=True)
-                per_example = loss_fn(tf.one_hot(labels, self.info.num_classes), probs)
+                targets = labels if labels.shape.rank == 2 else tf.one_hot(labels, self.info.num_classes)
+                per_example = loss_fn(targets, probs)
                 l2 = l2_loss(decay_vars, cfg.optimizer.weight_decay) / replicas
                 loss = tf.nn.compute_average_loss(per_example) + l2
                 scaled = optimizer.scale_loss(loss)
@@ -208,15 +180,18 @@ class Trainer:
         """Top-1, top-5 and cross-entropy on ``split`` with the EMA weights swapped in."""
         totals = {}
         self._sync_statistics()
+        self.inputs.forget(split)
         with self.ema.swapped() if self.ema else contextlib.nullcontext():
-            for i, batch in enumerate(self._distributed(split, training=False)):
+            for i, batch in enumerate(self.inputs.distributed(split, training=False)):
                 if self.cfg.eval_steps and i >= self.cfg.eval_steps:
                     break
                 for k, v in self._eval_step(batch).items():
                     totals[k] = totals.get(k, 0.0) + float(v)
-        n = totals["count"]
+        n, skipped = totals.get("count", 0.0), self.inputs.skipped(split)
+        if not n:
+            raise NoImages(f"no {split!r} image of {self.cfg.data.dataset} could be decoded ({skipped} skipped)")
         return {"top1": totals["correct"] / n, "top5": totals["correct5"] / n, "loss": totals["loss_sum"] / n,
-                "examples": int(n)}
+                "examples": int(n), "skipped": skipped}
 
     # -- the loop ------------------------------------------------------------------------------
     def _restore(self) -> int:
@@ -245,14 +220,14 @@ class Trainer:
         history_path = os.path.join(self.out_dir, "history.csv")
         history = [r for r in outputs.read_history(history_path) if r["epoch"] <= epoch]
         writers = {k: tf.summary.create_file_writer(os.path.join(self.out_dir, "logs", k)) for k in ("train", "eval")}
-        iterator = iter(self._distributed("train", training=True))
+        iterator = iter(self.inputs.distributed("train", training=True))
         while epoch < cfg.epochs:
             progbar = keras.utils.Progbar(spe, stateful_metrics=["lr"])
             print(f"Epoch {epoch + 1}/{cfg.epochs}", flush=True)
             start_step, sums, t0 = step, {}, time.time()
             while step < (epoch + 1) * spe:
                 lr = float(self.schedule(self.optimizer.iterations))
-                stats = {k: float(v) for k, v in self._train_step(iterator).items()}
+                stats = self._next_stats(iterator)
                 loss = stats["loss_sum"] / stats["count"] + stats["l2"]
                 if not math.isfinite(loss):
                     raise Diverged(f"loss {loss} at step {step + 1}; checkpoints in {self.out_dir} are left as they were")
@@ -272,7 +247,7 @@ class Trainer:
             ev = self.evaluate(self.eval_split)
             row = {"epoch": epoch, "step": step, "lr": lr, "loss": sums["loss_sum"] / sums["count"] + sums["l2"] / (step - start_step),
                    "top1": sums["correct"] / sums["count"], "images_per_sec": sums["count"] / seconds, "seconds": seconds,
-                   **{f"eval_{k}": v for k, v in ev.items() if k != "examples"}}
+                   "skipped": self.inputs.skipped("train"), **{f"eval_{k}": v for k, v in ev.items() if k != "examples"}}
             history.append(row)
             self._log_epoch(row, writers)
             outputs.write_history(history_path, history)
@@ -282,12 +257,20 @@ class Trainer:
             self._save("checkpoints", "backup")
         return self._finish(history)
 
+    def _next_stats(self, iterator):
+        try:
+            return {k: float(v) for k, v in self._train_step(iterator).items()}
+        except tf.errors.OutOfRangeError:  # the repeated train split is empty: nothing decoded
+            raise NoImages(f"no training image of {self.cfg.data.dataset} could be decoded "
+                           f"({self.inputs.skipped('train')} skipped)") from None
+
     def _log_epoch(self, row, writers):
         outputs.write_scalars(writers["train"], int(row["epoch"]), {k: v for k, v in row.items() if not k.startswith("eval_")})
         outputs.write_scalars(writers["eval"], int(row["epoch"]), {k[5:]: v for k, v in row.items() if k.startswith("eval_")})
         print(f"epoch {int(row['epoch'])}/{self.cfg.epochs}: loss {row['loss']:.4f} top1 {row['top1']:.4f} "
               f"| {self.eval_split} loss {row['eval_loss']:.4f} top1 {row['eval_top1']:.4f} top5 {row['eval_top5']:.4f} "
-              f"| lr {row['lr']:.5f} | {row['images_per_sec']:.1f} images/s, {row['seconds']:.1f} s", flush=True)
+              f"| lr {row['lr']:.5f} | {row['images_per_sec']:.1f} images/s, {row['seconds']:.1f} s "
+              f"| skipped {int(row['skipped'])} train, {int(row['eval_skipped'])} {self.eval_split}", flush=True)
 
     def _finish(self, history):
         final = self.evaluate("validation")
@@ -296,35 +279,17 @@ class Trainer:
                    "images_per_sec": statistics.median(r["images_per_sec"] for r in history) if history else 0.0,
                    "best_eval_top1": float(self.best.numpy()), "model": self.cfg.model.name, "dataset": self.cfg.data.dataset,
                    "image_size": self.cfg.model.image_size, "precision": self.precision,
-                   "replicas": self.strategy.num_replicas_in_sync}
+                   "replicas": self.strategy.num_replicas_in_sync, "train_skipped": self.inputs.skipped("train")}
         outputs.write_json(os.path.join(self.out_dir, "metrics.json"), metrics)
         if history:
             outputs.plot_curves(os.path.join(self.out_dir, "training_curves.png"), history)
         if self.cfg.export:
             self.export()
         shutil.rmtree(os.path.join(self.out_dir, "backup"), ignore_errors=True)
-        print(f"Held-out ({metrics['split']}, {metrics['examples']} images) top-1 {metrics['top1']:.4f} "
-              f"top-5 {metrics['top5']:.4f} loss {metrics['loss']:.4f}", flush=True)
+        print(f"Held-out ({metrics['split']}, {metrics['examples']} images, {metrics['skipped']} skipped) "
+              f"top-1 {metrics['top1']:.4f} top-5 {metrics['top5']:.4f} loss {metrics['loss']:.4f}", flush=True)
         return metrics
 
     def export(self):
-        """model.keras and saved_model/ from a float32 copy holding the EMA weights, built outside the strategy."""
-        keras.mixed_precision.set_global_policy("float32")
-        serving = build_model(self.cfg, self.info.num_classes)
-        with self.ema.swapped() if self.ema else contextlib.nullcontext():
-            serving.set_weights(self.model.get_weights())
-        serving.save(os.path.join(self.out_dir, "model.keras"))
-        from efficientnet_tf.export import export_saved_model
-        export_saved_model(serving, os.path.join(self.out_dir, "saved_model"), class_names=self.info.class_names,
-                           image_size=self.cfg.model.image_size, crop_padding=self.info.crop.crop_padding)
-
-
-def main(argv=None) -> int:
-    """``train.py``: 0 when finished or stopped by SIGTERM (backed up), 3 when the loss diverged."""
-    trainer = Trainer(config_lib.parse(argv))
-    try:
-        trainer.train()
-    except Diverged as err:
-        print(f"Training diverged: {err}", flush=True)
-        return 3
-    return 0
+        """model.keras and saved_model/ holding the EMA weights (see :func:`models.export_run`)."""
+        models.export_run(self.cfg, self.model, self.ema, self.info, self.out_dir)

@@ -1,0 +1,35 @@
+"""The run's model, built from its resolved config, and its export at the end of training."""
+from __future__ import annotations
+
+import contextlib
+import os
+
+import keras
+
+import efficientnet_tf
+from efficientnet_tf.training import config as config_lib
+
+
+def build_model(cfg: config_lib.TrainConfig, num_classes: int) -> keras.Model:
+    """The variant (or its width/depth overridden) with the run's resolution, dropout and survival
+    probability, and random weights; ``cfg`` must be resolved (:func:`config.resolve`)."""
+    v = efficientnet_tf.get_variant(cfg.model.name)
+    width = v.width if cfg.model.width is None else cfg.model.width
+    depth = v.depth if cfg.model.depth is None else cfg.model.depth
+    name = v.keras_name if (width, depth) == (v.width, v.depth) else f"efficientnet_w{width:g}_d{depth:g}"
+    return efficientnet_tf.EfficientNet(
+        width, depth, v.resolution, weights=None, input_shape=(cfg.model.image_size, cfg.model.image_size, 3),
+        classes=num_classes, dropout_rate=cfg.model.dropout_rate, drop_connect_rate=1.0 - cfg.model.survival_prob,
+        name=name)
+
+
+def export_run(cfg: config_lib.TrainConfig, model: keras.Model, ema, info, out_dir: str) -> None:
+    """model.keras and saved_model/ from a float32 copy holding the EMA weights, built outside the strategy."""
+    keras.mixed_precision.set_global_policy("float32")
+    serving = build_model(cfg, info.num_classes)
+    with ema.swapped() if ema else contextlib.nullcontext():
+        serving.set_weights(model.get_weights())
+    serving.save(os.path.join(out_dir, "model.keras"))
+    from efficientnet_tf.export import export_saved_model
+    export_saved_model(serving, os.path.join(out_dir, "saved_model"), class_names=info.class_names,
+                       image_size=cfg.model.image_size, crop_padding=info.crop.crop_padding)
