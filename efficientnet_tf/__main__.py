@@ -66,6 +66,29 @@ def _scale_search(args) -> int:
     return 0
 
 
+def _convert(args) -> int:
+    from efficientnet_tf.convert import convert_checkpoint
+
+    report = convert_checkpoint(args.checkpoint, args.model, args.out, ema=not args.no_ema,
+                                normalization=args.normalization)
+    print(f"read {report.variables} variables ({report.source}) of {report.scope} from {report.prefix}", flush=True)
+    print(f"wrote {args.out} ({args.model})", flush=True)
+    return 0
+
+
+def _add_convert(sub) -> None:
+    from efficientnet_tf.layers import NORMALIZATIONS
+
+    p = sub.add_parser("convert", help="an official tensorflow/tpu checkpoint to a keras.applications .h5 or .weights.h5")
+    p.add_argument("checkpoint", help="the checkpoint folder (checkpoint, model.ckpt.index, model.ckpt.data-*) or prefix")
+    p.add_argument("--model", required=True, help="the variant it was trained as: b0 ... b8, l2, lite0 ... lite4")
+    p.add_argument("--out", required=True, help="NAME.h5: keras.applications' layout; NAME.weights.h5: Keras 3")
+    p.add_argument("--no-ema", action="store_true", help="take the raw values, not the EMA shadows")
+    p.add_argument("--normalization", choices=NORMALIZATIONS, default=None,
+                   help="input scaling stored in the file (default: the variant's; advprop for AdvProp checkpoints)")
+    p.set_defaults(func=_convert)
+
+
 def _add_model_args(p: argparse.ArgumentParser) -> None:
     group = p.add_mutually_exclusive_group(required=True)
     group.add_argument("--model-dir", help="a .keras file, a training run directory (model.keras) or, where allowed, a SavedModel")

@@ -207,7 +207,7 @@ def load_checkpoint(model: keras.Model, path, ema: bool = True) -> CheckpointLoa
     for layer_name, w, key in plan:
         try:
             value = np.asarray(reader.get_tensor(key))
-        except tf.errors.OpError as e:
+        except (tf.errors.OpError, IndexError, ValueError) as e:  # a short data file: IndexError
             raise ValueError(f"checkpoint {prefix}: {key!r} cannot be read, is the data file truncated? "
                              f"({type(e).__name__})") from None
         if layer_name == STEM_LAYER and value.shape != tuple(w.shape):

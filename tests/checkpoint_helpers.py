@@ -89,13 +89,13 @@ def assign_by_position(model, arrays):
 
 def _random_value(name, shape, rng):
     if name.endswith("moving_variance"):
-        return rng.uniform(1.0, 2.0, shape)
+        return rng.uniform(0.5, 1.5, shape)
     if name.endswith("gamma"):
-        return rng.uniform(0.2, 0.6, shape)
+        return rng.uniform(0.8, 1.2, shape)
     if name.endswith(("beta", "moving_mean", "bias")):
         return rng.normal(0, 0.05, shape)
     fan_in = shape[0] if len(shape) == 2 else shape[0] * shape[1] * (1 if "depthwise" in name else shape[2])
-    return rng.normal(0, 1.0 / math.sqrt(fan_in), shape)
+    return rng.normal(0, math.sqrt(2.0 / fan_in), shape)
 
 
 def write_checkpoint(folder, tensors: dict, prefix: str = "model.ckpt") -> Path:
