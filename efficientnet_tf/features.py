@@ -66,6 +66,6 @@ def feature_extractor(model: keras.Model) -> keras.Model:
         raise ValueError(f"model {model.name!r} has no endpoint at stride(s) {missing}; found {sorted(by_stride)}")
     infos = {level: by_stride[s] for level, s in zip(LEVELS, LEVEL_STRIDES)}
     outputs = {level: model.get_layer(info.name).output for level, info in infos.items()}
-    extractor = keras.Model(model.inputs, outputs, name=model.name + "_features")
+    extractor = keras.Model(model.input, outputs, name=model.name + "_features")
     extractor.feature_info = infos
     return extractor

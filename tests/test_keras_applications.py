@@ -79,3 +79,107 @@ def test_keras_applications_checks(name, last_dim, fmt, image_data_format):
     config = keras.saving.serialize_keras_object(model)
     reconstructed = keras.saving.deserialize_keras_object(config)
     assert len(model.weights) == len(reconstructed.weights)
+
+
+def test_decode_predictions_gives_keras_tuples():
+    preds = np.full((2, 1000), 1e-4, "float32")
+    preds[0, [386, 101, 385]] = [0.7, 0.2, 0.05]
+    preds[1, [0, 999, 134, 517]] = [0.4, 0.3, 0.2, 0.1]
+    out = et.decode_predictions(preds, top=3)
+    assert [t[:2] for t in out[0]] == [
+        ("n02504458", "African_elephant"), ("n01871265", "tusker"), ("n02504013", "Indian_elephant")
+    ]
+    np.testing.assert_allclose([t[2] for t in out[0]], [0.7, 0.2, 0.05])
+    assert [t[:2] for t in et.decode_predictions(preds)[1][:4]] == [
+        ("n01440764", "tench"), ("n15075141", "toilet_tissue"), ("n02012849", "crane"), ("n03126707", "crane")
+    ]
+    assert len(et.decode_predictions(preds)[1]) == 5
+
+
+def test_class_index_wnids_are_imagenet2012s():
+    """Class i is the i-th WNID in sorted order, as tensorflow_datasets' imagenet2012 labels list them."""
+    from importlib import resources
+
+    from efficientnet_tf.imagenet import class_index
+
+    tfds_labels = resources.files("tensorflow_datasets").joinpath("datasets/imagenet2012/labels.txt")
+    wnids = tfds_labels.read_text().split()
+    assert [w for w, _ in class_index()] == wnids and len(set(wnids)) == 1000
+    long_names = resources.files("efficientnet_tf").joinpath("assets/imagenet_classes.txt").read_text().splitlines()
+    assert long_names[386].startswith("African elephant") and len(long_names) == 1000  # kept for serving
+
+
+@pytest.mark.parametrize("bad", [np.zeros(1000), np.zeros((2, 999)), np.zeros((1, 2, 1000))])
+def test_decode_predictions_rejects_bad_shapes(bad):
+    with pytest.raises(ValueError, match=r"shape \(samples, 1000\)"):
+        et.decode_predictions(bad)
+
+
+def test_decode_predictions_rejects_bad_top():
+    with pytest.raises(ValueError, match="top must be"):
+        et.decode_predictions(np.zeros((1, 1000)), top=0)
+
+
+@pytest.mark.parametrize("fmt", FORMATS)
+def test_preprocess_input_is_a_pass_through(fmt):
+    x = np.random.default_rng(1).uniform(0, 255, (2, 3, 8, 8)).astype("float32")
+    assert et.preprocess_input(x, data_format=fmt) is x
+    from keras.applications import efficientnet
+
+    np.testing.assert_array_equal(et.preprocess_input(x), efficientnet.preprocess_input(x))
+
+
+def _norm_out(model, value, fmt="channels_last"):
+    out = np.asarray(model.get_layer("normalization")(np.full((1,) + tuple(model.input_shape[1:]), value, "float32")))
+    return out[0, :, 0, 0] if fmt == "channels_first" else out[0, 0, 0]
+
+
+@pytest.mark.parametrize("channels, normalization, mean, std", [
+    (1, "imagenet", [0.449], [0.226]),
+    (4, "imagenet", [0.449] * 4, [0.226] * 4),
+    (3, "imagenet", [0.485, 0.456, 0.406], [0.229, 0.224, 0.225]),
+    (2, "advprop", [0.5] * 2, [0.5] * 2),
+    (1, "lite", [127 / 255], [128 / 255]),
+])
+def test_normalization_for_any_channel_count(channels, normalization, mean, std):
+    layer = et.ImageNormalization(normalization, data_format="channels_last")
+    out = np.asarray(layer(np.full((1, 2, 2, channels), 200.0, "float32")))[0, 0, 0]
+    np.testing.assert_allclose(out, (200 / 255 - np.array(mean)) / np.array(std), rtol=1e-5)
+    assert layer.count_params() == 2 * channels + 1
+    assert et.ImageNormalization.from_config(layer.get_config()).get_config() == layer.get_config()
+
+
+def test_builder_normalizes_any_channel_count():
+    model = et.EfficientNetB0(include_top=False, input_shape=(32, 32, 4))
+    np.testing.assert_allclose(_norm_out(model, 200.0), np.full(4, (200 / 255 - 0.449) / 0.226), rtol=1e-5)
+    plain = et.EfficientNetB0(include_top=False, input_shape=(32, 32, 4), include_preprocessing=False)
+    assert "normalization" not in [l.name for l in plain.layers]
+    assert plain.get_layer("stem_conv").input.shape[-1] == 4
+
+
+def test_one_channel_model_keeps_names_and_shapes():
+    """So that weights load into it by name; only the stem kernel's input depth differs."""
+    rgb = et.EfficientNetB0(input_shape=(64, 64, 3), classes=5)
+    gray = et.EfficientNetB0(input_shape=(64, 64, 1), classes=5)
+    assert [l.name for l in gray.layers] == [l.name for l in rgb.layers]
+    differ = {w.path for w, v in zip(gray.weights, rgb.weights) if w.shape != v.shape}
+    assert differ == {"stem_conv/kernel", "normalization/mean", "normalization/variance"}
+    assert tuple(gray.get_layer("stem_conv").kernel.shape) == (3, 3, 1, 32)
+
+
+def test_channels_first_layout(image_data_format):
+    last = et.EfficientNetB0(include_top=False, input_shape=(65, 65, 3))
+    image_data_format("channels_first")
+    first = et.EfficientNetB0(include_top=False, input_shape=(3, 65, 65))
+    assert first.get_layer("block2a_bn").axis == 1 and last.get_layer("block2a_bn").axis == -1
+    # 65 px is odd: correct_pad pads (1, 1) in both layouts, then 33 is odd again.
+    for name in ("stem_conv_pad", "block2a_dwconv_pad", "block3a_dwconv_pad"):
+        assert first.get_layer(name).padding == last.get_layer(name).padding
+    assert first.get_layer("stem_conv_pad").padding == ((1, 1), (1, 1))
+    assert first.get_layer("block2a_se_reshape").target_shape == (96, 1, 1)
+    assert first.output_shape == (None, 1280, 3, 3) and last.output_shape == (None, 3, 3, 1280)
+    np.testing.assert_allclose(_norm_out(first, 255.0, "channels_first"), _norm_out(last, 255.0), rtol=1e-6)
+    assert et.profile(first).macs == et.profile(last).macs
+    maps = et.feature_extractor(first).outputs
+    assert [tuple(m.shape) for m in maps] == [(None, c, s, s) for c, s in
+                                              [(16, 33), (24, 17), (40, 9), (112, 5), (1280, 3)]]

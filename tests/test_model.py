@@ -154,6 +154,31 @@ def test_feature_extractor_endpoints():
         et.feature_extractor(keras.Sequential([keras.Input((8,)), keras.layers.Dense(2)]))
 
 
+# B0's stage endpoints (Table 1): the last block at each stride, and top_activation at 32.
+B0_LEVELS = {"reduction_1": (2, 16), "reduction_2": (4, 24), "reduction_3": (8, 40), "reduction_4": (16, 112),
+             "reduction_5": (32, 1280)}
+
+
+def test_feature_extractor_on_the_dynamic_size_headless_model():
+    feats = et.feature_extractor(et.EfficientNetB0(include_top=False))  # input (None, None, 3)
+    assert {k: (i.stride, i.channels) for k, i in feats.feature_info.items()} == B0_LEVELS
+    for size in (224, 257, 33, 45, 46, 65, 67):  # 33-45 and 65-67 failed when strides were guessed
+        out = feats(random_images(1, size), training=False)
+        # A dynamic size pads every stride-2 layer as an even one (keras' correct_pad): floor(n / 2) per step.
+        expected = {k: (1, size // stride, size // stride, ch) for k, (stride, ch) in B0_LEVELS.items()}
+        assert {k: tuple(v.shape) for k, v in out.items()} == expected, size
+
+
+@pytest.mark.slow
+def test_feature_extractor_at_static_sizes_33_to_67():
+    for size in range(33, 68):
+        feats = et.feature_extractor(et.EfficientNetB0(include_top=False, input_shape=(size, size, 3)))
+        got = {k: tuple(t.shape[1:]) for k, t in zip(feats.output.keys(), feats.outputs)}
+        # A static size pads as TF's "same": ceil(n / 2) per stride-2 step.
+        expected = {k: (-(-size // s), -(-size // s), ch) for k, (s, ch) in B0_LEVELS.items()}
+        assert got == expected, size
+
+
 def test_keras_file_round_trip_safe_mode(tmp_path):
     model = et.EfficientNetB0(input_shape=(48, 48, 3), classes=4)
     randomize(model, seed=3)
@@ -164,6 +189,9 @@ def test_keras_file_round_trip_safe_mode(tmp_path):
     np.testing.assert_array_equal(loaded.predict(x, verbose=0), model.predict(x, verbose=0))
     assert not any(isinstance(l, keras.layers.Lambda) for l in loaded.layers)
     assert type(loaded.get_layer("normalization")).__name__ == "ImageNormalization"
+    assert et.feature_info(loaded) == et.feature_info(model)
+    assert [(i.name, i.stride, i.channels) for i in et.feature_info(loaded)][-3:] == [
+        ("block6d_add", 32, 192), ("block7a_project_bn", 32, 320), ("top_activation", 32, 1280)]
 
 
 def test_stochastic_depth_drops_whole_examples():
