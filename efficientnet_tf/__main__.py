@@ -147,6 +147,7 @@ def build_parser() -> argparse.ArgumentParser:
     from efficientnet_tf.data.service_servers import add_parser as add_data_service
 
     add_data_service(sub)
+    _add_convert(sub)
     return parser
 
 

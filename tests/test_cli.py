@@ -1,11 +1,17 @@
-"""The export, predict and cam subcommands, run in-process on a training run's directory layout."""
+"""The export, predict, cam and convert subcommands, run in-process on a training run's directory layout."""
 from pathlib import Path
 
+import keras
 import numpy as np
+import pytest
 from PIL import Image
 
+import efficientnet_tf as et
+from checkpoint_helpers import block_expands, official_checkpoint
 from efficientnet_tf.__main__ import main
+from efficientnet_tf.checkpoint import load_checkpoint
 from efficientnet_tf.export import stored_crop_padding
+from model_helpers import assert_logits_close, random_images
 from export_helpers import NAMES, TRAIN_SIZE, encode, object_image, random_image, tiny_model, trained_run_dir
 
 
@@ -65,3 +71,37 @@ def test_export_writes_saved_model_and_tflite(tmp_path, capsys):
     assert stored_crop_padding(tmp_path / "again") == 0  # re-export keeps the run's crop
     assert main(["export", "--model-dir", str(tmp_path), "--out", str(tmp_path / "flag"), "--crop-padding", "8"]) == 0
     assert stored_crop_padding(tmp_path / "flag") == 8
+
+
+
+@pytest.mark.slow
+def test_convert_writes_keras_applications_h5_and_keras_weights(tmp_path, capsys):
+    """The legacy h5 loads in keras.applications itself with our logits; .weights.h5 in our builders."""
+    ckpt = tmp_path / "efficientnet-b0"
+    official_checkpoint(ckpt, et.EfficientNetB0(), "efficientnet-b0", block_expands(1.0))
+    legacy = tmp_path / "efficientnetb0.h5"
+    assert main(["convert", str(ckpt), "--model", "b0", "--out", str(legacy)]) == 0
+    out = capsys.readouterr().out
+    assert "read 311 variables (EMA) of efficientnet-b0" in out and f"wrote {legacy} (b0)" in out
+    x = random_images(2, 96, seed=5)
+    shape = dict(input_shape=(96, 96, 3), classifier_activation=None)
+    ref = keras.applications.EfficientNetB0(weights=str(legacy), **shape)
+    ours = et.EfficientNetB0(weights=str(ckpt), **shape)
+    assert_logits_close(ref(x), ours(x), rel=1e-4)
+
+    weights = tmp_path / "b0_advprop_raw.weights.h5"
+    assert main(["convert", str(ckpt / "model.ckpt"), "--model", "b0", "--out", str(weights), "--no-ema",
+                 "--normalization", "advprop"]) == 0
+    assert "(raw, ema=False)" in capsys.readouterr().out
+    expected = et.EfficientNetB0(normalization="advprop", **shape)
+    load_checkpoint(expected, ckpt, ema=False)
+    from_file = et.EfficientNetB0(normalization="advprop", weights=str(weights), **shape)
+    np.testing.assert_array_equal(from_file(x), expected(x))
+    assert _rel_diff(from_file(x), ours(x)) > 0.05  # raw + advprop scaling is not the EMA + imagenet model
+    with pytest.raises(ValueError, match="must end in .h5"):
+        main(["convert", str(ckpt), "--model", "b0", "--out", str(tmp_path / "w.npz")])
+
+
+def _rel_diff(a, b):
+    a, b = np.asarray(a), np.asarray(b)
+    return float(np.abs(a - b).max() / np.abs(b).max())
