@@ -187,3 +187,22 @@ def test_bad_arguments():
         build_dataset("digits", "minival", 32, 8, training=False)
     with pytest.raises(ValueError, match="augment"):
         build_dataset("digits", "train", 32, 8, training=True, augment="autoaug")
+
+
+def test_only_decode_errors_are_skipped(tmp_path, monkeypatch):
+    from efficientnet_tf.data import augment
+
+    def broken(image, num_layers, magnitude, seed):  # a bug in an augmentation op
+        with tf.control_dependencies([tf.debugging.assert_less(tf.reduce_max(image), -1.0, message="augmentation bug")]):
+            return tf.identity(image)
+    monkeypatch.setattr(augment, "randaugment", broken)
+    dataset, _ = build_dataset("digits", "train", 32, 8, training=True, augment="randaugment", seed=0)
+    with pytest.raises(tf.errors.InvalidArgumentError, match="augmentation bug"):
+        next(iter(dataset))
+    # A corrupt TFRecord file is an error too (here when its records are counted), never a shorter split.
+    images, labels = unique_pngs(6)
+    write_tfrecords(str(tmp_path), "validation", images, labels, shards=1)
+    path = tmp_path / "validation-00000-of-00001"
+    path.write_bytes(path.read_bytes()[:-7])
+    with pytest.raises(tf.errors.DataLossError):
+        _drain(build_dataset(f"tfrecord:{tmp_path}", "validation", 16, 2, training=False, num_classes=5)[0])

@@ -55,8 +55,8 @@ def parse_example(serialized, label_offset: int):
             "label": tf.io.FixedLenFeature([], tf.int64, missing),
         },
     )
+    image = tf.where(tf.strings.length(features["image/encoded"]) > 0, features["image/encoded"], features["image"])
     reference = features["image/class/label"] != missing
-    image = tf.where(reference, features["image/encoded"], features["image"])
     label = tf.where(reference, features["image/class/label"] - label_offset, features["label"])
     return image, tf.cast(label, tf.int32)
 

@@ -28,7 +28,7 @@ DIGITS: Dict[str, Any] = {
     "batch_size": 64,
     "epochs": 40,
     "backup_every_steps": 100,
-    "optimizer": {"base_lr": 0.008, "schedule": "cosine", "warmup_epochs": 2.0, "ema_decay": 0.999},
+    "optimizer": {"base_lr": 0.003, "schedule": "cosine", "warmup_epochs": 2.0, "ema_decay": 0.999},
 }
 RECIPES = ("reference", "digits", "none")
 
