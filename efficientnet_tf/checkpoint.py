@@ -164,7 +164,8 @@ def _plan(model, prefix: str, scope: str, raw, shadows, ema: bool, ignored) -> T
     for layer_name, w, name in wanted:
         want = tuple(w.shape)
         if name not in table:
-            hint = "; it has only EMA values, use ema=True" if not use_ema and name in shadows else ""
+            hint = ("; it has only EMA values, use ema=True" if not use_ema and name in shadows else
+                    "; pass ema=False for the raw values" if use_ema and name in raw else "")
             problems.append(f"{name + suffix!r} is not in the checkpoint{hint}")
         elif tuple(table[name]) != want:
             note = stem_note(layer_name, [want], [tuple(table[name])])

@@ -75,6 +75,12 @@ def official_names(scope: str, expands, se: bool = True, head: bool = True):
     return names
 
 
+def relative_diff(a, b) -> float:
+    """max |a - b| / max |b|."""
+    a, b = np.asarray(a), np.asarray(b)
+    return float(np.abs(a - b).max() / np.abs(b).max())
+
+
 def model_variables(model):
     """The model's variables in creation order, without the fixed input normalization."""
     return [w for layer in model.layers if layer.weights and layer.name != "normalization" for w in layer.weights]

@@ -7,7 +7,8 @@ import pytest
 import tensorflow as tf
 
 import efficientnet_tf as et
-from checkpoint_helpers import assign_by_position, block_expands, model_variables, official_checkpoint
+from checkpoint_helpers import (assign_by_position, block_expands, model_variables, official_checkpoint, official_names,
+                                relative_diff, write_checkpoint)
 from efficientnet_tf.checkpoint import load_checkpoint
 from efficientnet_tf.convert import write_legacy_h5
 from model_helpers import random_images
@@ -23,11 +24,6 @@ CASES = {
 }
 
 
-def _rel(a, b):
-    a, b = np.asarray(a), np.asarray(b)
-    return float(np.abs(a - b).max() / np.abs(b).max())
-
-
 @pytest.fixture(scope="module")
 def b0_checkpoint(tmp_path_factory):
     """B0 at 64 px with its head: (folder, raw arrays, EMA arrays) in the model's variable order."""
@@ -35,6 +31,30 @@ def b0_checkpoint(tmp_path_factory):
     raw, ema = official_checkpoint(folder, et.EfficientNetB0(input_shape=(64, 64, 3)), "efficientnet-b0",
                                    block_expands(1.0))
     return folder, raw, ema
+
+
+def test_helper_spelling_matches_the_published_examples():
+    """The test's own names against literal ones from the published scheme (no model involved)."""
+    b0 = official_names("efficientnet-b0", block_expands(1.0))
+    assert b0[:5] == ["efficientnet-b0/stem/conv2d/kernel"] + [
+        f"efficientnet-b0/stem/tpu_batch_normalization/{v}" for v in ("gamma", "beta", "moving_mean", "moving_variance")]
+    block0 = [n.split("/", 2)[2] for n in b0 if n.startswith("efficientnet-b0/blocks_0/")]
+    assert block0[:2] == ["depthwise_conv2d/depthwise_kernel", "tpu_batch_normalization/gamma"]
+    assert block0[5:10] == ["se/conv2d/kernel", "se/conv2d/bias", "se/conv2d_1/kernel", "se/conv2d_1/bias", "conv2d/kernel"]
+    assert block0[-1] == "tpu_batch_normalization_1/moving_variance"
+    block1 = [n.split("/", 2)[2] for n in b0 if n.startswith("efficientnet-b0/blocks_1/")]
+    assert [n for n in block1 if n.endswith(("kernel", "gamma"))] == [
+        "conv2d/kernel", "tpu_batch_normalization/gamma", "depthwise_conv2d/depthwise_kernel",
+        "tpu_batch_normalization_1/gamma", "se/conv2d/kernel", "se/conv2d_1/kernel", "conv2d_1/kernel",
+        "tpu_batch_normalization_2/gamma"]
+    assert b0[-2:] == ["efficientnet-b0/head/dense/kernel", "efficientnet-b0/head/dense/bias"]
+    assert len({n.split("/")[1] for n in b0 if "/blocks_" in n}) == 16
+    b1 = official_names("efficientnet-b1", block_expands(1.1))  # stage 1 spans blocks_0 and blocks_1
+    assert "efficientnet-b1/blocks_1/conv2d/kernel" in b1 and "efficientnet-b1/blocks_1/conv2d_1/kernel" not in b1
+    assert len({n.split("/")[1] for n in b1 if "/blocks_" in n}) == 23
+    lite4 = official_names("efficientnet-lite4", block_expands(1.8, lite=True), se=False)
+    assert not any("/se/" in n for n in lite4) and "efficientnet-lite4/blocks_0/conv2d/kernel" in lite4
+    assert len({n.split("/")[1] for n in lite4 if "/blocks_" in n}) == 1 + 4 + 4 + 6 + 6 + 8 + 1
 
 
 @pytest.mark.parametrize("variant", list(CASES))
@@ -60,8 +80,8 @@ def test_official_names_load_ema_by_default_and_raw_on_request(variant, tmp_path
         assign_by_position(model, arrays)
         outputs[source] = np.asarray(model(x))
         np.testing.assert_allclose(loaded, outputs[source], rtol=1e-5, atol=1e-6 * np.abs(loaded).max())
-        assert _rel(loaded[0], loaded[1]) > 0.01  # the output depends on the image
-    assert _rel(outputs["EMA"], outputs["raw"]) > 0.05  # EMA and raw measurably differ
+        assert relative_diff(loaded[0], loaded[1]) > 0.01  # the output depends on the image
+    assert relative_diff(outputs["EMA"], outputs["raw"]) > 0.05  # EMA and raw measurably differ
 
 
 def test_advprop_checkpoint_with_advprop_scaling(b0_checkpoint):
@@ -74,7 +94,7 @@ def test_advprop_checkpoint_with_advprop_scaling(b0_checkpoint):
     expected = np.asarray(bare((x - 127.5) / 127.5))  # eval_ckpt_main.py --advprop_preprocessing
     np.testing.assert_allclose(ours(x), expected, rtol=1e-5, atol=1e-6 * np.abs(expected).max())
     imagenet = et.EfficientNetB0(input_shape=(64, 64, 3), weights=str(folder), classifier_activation=None)
-    assert _rel(imagenet(x), expected) > 0.05
+    assert relative_diff(imagenet(x), expected) > 0.05
 
 
 def test_headless_model_loads_from_a_checkpoint_with_a_head(b0_checkpoint, capsys):
@@ -128,6 +148,13 @@ def test_raw_only_and_ema_only_checkpoints(tmp_path, capsys):
         load_checkpoint(probe, tmp_path / "ema", ema=False)
     load_checkpoint(probe, tmp_path / "ema")  # as the L2 checkpoint: EMA tensors only
     np.testing.assert_array_equal(np.asarray(probe.get_layer("top_conv").kernel), ema[-5])
+    # EMA shadows for some variables only: refused with ema=True, not mixed; raw on request.
+    names = official_names("efficientnet-b0", block_expands(1.0), head=False)
+    write_checkpoint(tmp_path / "partial", {**dict(zip(names, raw)), f"{names[0]}/ExponentialMovingAverage": ema[0]})
+    with pytest.raises(ValueError, match="'efficientnet-b0/stem/tpu_batch_normalization/gamma/Expo.*pass ema=False"):
+        load_checkpoint(probe, tmp_path / "partial")
+    load_checkpoint(probe, tmp_path / "partial", ema=False)
+    np.testing.assert_array_equal(np.asarray(probe.get_layer("stem_conv").kernel), raw[0])
 
 
 def test_grayscale_transfer_is_exact(b0_checkpoint, tmp_path, capsys):

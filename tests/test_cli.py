@@ -7,7 +7,7 @@ import pytest
 from PIL import Image
 
 import efficientnet_tf as et
-from checkpoint_helpers import block_expands, official_checkpoint
+from checkpoint_helpers import block_expands, official_checkpoint, relative_diff
 from efficientnet_tf.__main__ import main
 from efficientnet_tf.checkpoint import load_checkpoint
 from efficientnet_tf.export import stored_crop_padding
@@ -97,11 +97,6 @@ def test_convert_writes_keras_applications_h5_and_keras_weights(tmp_path, capsys
     load_checkpoint(expected, ckpt, ema=False)
     from_file = et.EfficientNetB0(normalization="advprop", weights=str(weights), **shape)
     np.testing.assert_array_equal(from_file(x), expected(x))
-    assert _rel_diff(from_file(x), ours(x)) > 0.05  # raw + advprop scaling is not the EMA + imagenet model
+    assert relative_diff(from_file(x), ours(x)) > 0.05  # raw + advprop scaling is not the EMA + imagenet model
     with pytest.raises(ValueError, match="must end in .h5"):
         main(["convert", str(ckpt), "--model", "b0", "--out", str(tmp_path / "w.npz")])
-
-
-def _rel_diff(a, b):
-    a, b = np.asarray(a), np.asarray(b)
-    return float(np.abs(a - b).max() / np.abs(b).max())
