@@ -14,7 +14,9 @@ REFERENCE_MINIVAL = "25,022 images"
 README_COMMANDS = [
     "--model b0 --dataset tfrecord:/data/imagenet --batch-size 4096 --epochs 350",
     "--model b4 --dataset tfds:imagenet2012 --data-dir /data/tfds --batch-size 1024 --augment autoaugment",
+    "--model b7 --dataset tfds:imagenet2012 --data-dir /data/tfds --augment randaugment",
 ]
+README = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "README.md")
 
 
 def _leaf_fields(cls, prefix=""):
@@ -124,6 +126,14 @@ def test_dry_runs_resolve_the_reference_recipe(capsys):
     assert (b4.recipe, b4.data.holdout, b4.model_dir, b4.model.image_size, b4.data.augment) == (
         "reference", 25022, "runs/b4-imagenet2012", 380, "autoaugment")
     assert "25,022 training records" in err
-    b7, err = _dry_run(capsys, "--model b7 --dataset tfds:imagenet2012 --augment randaugment")
+    b7, err = _dry_run(capsys, README_COMMANDS[2])
     assert (b7.model.image_size, b7.model.dropout_rate, b7.data.randaugment_magnitude, b7.data.holdout) == (600, 0.5, 28, 25022)
-    assert not os.path.exists("runs/b7-imagenet2012")  # nothing written, no data read
+    assert b7.model_dir == "runs/b7-imagenet2012" and not os.path.exists(b7.model_dir)  # nothing written, no data read
+
+
+def test_readme_imagenet_commands_are_the_ones_tested():
+    with open(README, encoding="utf-8") as f:
+        section = f.read().split("### ImageNet on GPUs/TPUs")[1].split("\n## ")[0]
+    commands = [line.strip()[len("python train.py "):] for line in section.splitlines()
+                if line.strip().startswith("python train.py ")]
+    assert commands == README_COMMANDS

@@ -66,6 +66,28 @@ def test_export_writes_model_keras_and_serving_saved_model(tmp_path):
 
 
 @pytest.mark.slow
+def test_mixup_cutmix_and_randaugment_magnitude_reach_the_run(tmp_path, monkeypatch):
+    from efficientnet_tf.data import augment
+
+    used = []  # (op name, level) of every augmentation op the run's pipeline builds
+    original = augment._op
+    monkeypatch.setattr(augment, "_op", lambda name, level, consts: used.append((name, level)) or original(name, level, consts))
+    cfg = config_lib.parse(TINY + ["--model-dir", str(tmp_path), "--epochs", "1", "--steps-per-epoch", "3", "--eval-steps", "1",
+                                   "--mixup", "0.2", "--cutmix", "1.0", "--augment", "randaugment",
+                                   "--randaugment-magnitude", "28", "--width", "0.25", "--depth", "0.1"])
+    assert (cfg.data.mixup, cfg.data.cutmix, cfg.data.randaugment_layers, cfg.data.randaugment_magnitude) == (0.2, 1.0, 2, 28)
+    trainer = Trainer(cfg)
+    batch = next(iter(trainer.inputs.train_dataset()))
+    assert batch[1].shape == (16, 10) and np.allclose(batch[1].numpy().sum(-1), 1.0)  # soft labels
+    assert float(np.min(np.max(batch[1].numpy(), -1))) < 1.0  # some rows mix two classes
+    metrics = trainer.train()
+    assert {level for _, level in used} == {28} and {name for name, _ in used} == set(augment.RANDAUGMENT_OPS)
+    history = (tmp_path / "history.csv").read_text().splitlines()
+    loss = float(history[1].split(",")[3])
+    assert math.isfinite(loss) and math.isfinite(metrics["loss"]) and 0 <= metrics["top1"] <= 1
+
+
+@pytest.mark.slow
 def test_mirrored_strategy_over_two_logical_cpus(tmp_path):
     result = run_train(tmp_path, "--strategy", "mirrored", "--cpu-devices", "2", "--epochs", "1",
                        "--steps-per-epoch", "3", "--sync-bn")
