@@ -26,6 +26,7 @@ import socket
 import sys
 import threading
 import time
+import weakref
 from typing import Optional
 
 import tensorflow as tf
@@ -65,34 +66,37 @@ def unsharded_context(ctx: Optional[tf.distribute.InputContext]) -> Optional[tf.
     return tf.distribute.InputContext(1, 0, ctx.num_replicas_in_sync)
 
 
-def consumer_args(ctx: Optional[tf.distribute.InputContext]) -> dict:
-    """``consumer_index``/``num_consumers`` for coordinated reads: one consumer per input pipeline
-    (per worker of a MultiWorker or TPU pod cluster); empty for a single pipeline."""
-    if ctx is None or ctx.num_input_pipelines == 1:
-        return {}
-    return {"consumer_index": ctx.input_pipeline_id, "num_consumers": ctx.num_input_pipelines}
+def train_dataset_fn(build, address: str, mode: str, job: str, worker_timeout: float):
+    """A ``dataset_fn(input_context)`` for ``strategy.distribute_datasets_from_function`` whose
+    batches come from the service. ``build(ctx)``: the finite training dataset for ``ctx``.
+
+    The pass is repeated on the workers, so they keep producing across epoch ends (with DYNAMIC
+    the dispatcher's splits repeat too: each pass still yields every example once).
+    """
+    logger.warning("%s (job %s at %s, sharding %s)", RESUME_NOTE, job, address, mode)
+
+    def dataset_fn(ctx):
+        return distribute(build(unsharded_context(ctx)).repeat(), address, mode, job, worker_timeout=worker_timeout)
+
+    return dataset_fn
 
 
 def distribute(dataset: tf.data.Dataset, address: str, mode: str = "dynamic", job: Optional[str] = None, *,
-               input_context: Optional[tf.distribute.InputContext] = None, coordinated: bool = False,
                connect_timeout: float = 30.0, worker_timeout: float = 600.0,
                max_outstanding_requests: Optional[int] = None) -> tf.data.Dataset:
     """``dataset``'s elements, produced by the service's workers.
 
-    ``job``: the shared job name (all consumers of one run read one job; see :func:`job_name`).
-    ``coordinated``: round-robin reads indexed by ``input_context`` (needs an endless dataset).
+    ``job``: the shared job name: every consumer of one run (each replica's or worker's input
+    pipeline) reads from the one job, first come first served (see :func:`job_name`).
     ``connect_timeout``: seconds the dispatcher has to accept the dataset. ``worker_timeout``:
     seconds a consumer may wait for its next element before the process exits (0: wait forever).
     """
     if mode not in MODES:
         raise ValueError(f"data service mode must be one of {sorted(MODES)}, got {mode!r}")
-    consumers = consumer_args(input_context) if coordinated else {}
-    if consumers and dataset.cardinality() != tf.data.INFINITE_CARDINALITY:
-        raise ValueError("coordinated reads need an endless dataset: apply .repeat() before distribute")
     dataset = _log_produced(dataset)
     dataset_id = register(dataset, address, connect_timeout)
     remote = service.from_dataset_id(MODES[mode], address, dataset_id, dataset.element_spec, job_name=job,
-                                     max_outstanding_requests=max_outstanding_requests, **consumers)
+                                     max_outstanding_requests=max_outstanding_requests)
     return _watched(remote, address, worker_timeout) if worker_timeout > 0 else remote
 
 
@@ -142,38 +146,58 @@ def _print_count(n):
 
 
 class _Watch:
-    """Times each request for an element; a daemon thread ends the process when one waits too long."""
+    """Times each request for an element; a daemon thread ends the process when one waits too long.
+
+    The thread holds only a weak reference, so it ends once the dataset and its iterators are gone.
+    """
 
     def __init__(self, address: str, timeout: float, on_timeout=None):
         self.address, self.timeout = address, timeout
         self.on_timeout = on_timeout or _exit_no_workers
         self.waiting_since = None  # time.monotonic() of the pending request, None while none is pending
         self.logged = False
-        threading.Thread(target=self._run, daemon=True, name="tf.data service watch").start()
+        self.ended_at = None  # pull index of the sentinel, once the current iterator reached it
+        threading.Thread(target=_watch_loop, args=(weakref.ref(self),), daemon=True, name="tf.data service watch").start()
 
-    def request(self):
-        self.waiting_since = time.monotonic()
-        return 0
+    def request(self, index):
+        """Pull number ``index`` of an iterator begins; the pull after the sentinel is not a wait."""
+        index = int(index)
+        if index == 0:
+            self.ended_at = None
+        if self.ended_at is None or index != self.ended_at + 1:
+            self.waiting_since = time.monotonic()
+        return index
 
-    def received(self):
+    def received(self, index, last):
         self.waiting_since, self.logged = None, False
+        if bool(last):
+            self.ended_at = int(index)
         return 0
 
-    def _run(self):
-        grace = min(10.0, self.timeout / 4)
-        while True:
-            time.sleep(min(1.0, grace))
-            since = self.waiting_since
-            waited = 0.0 if since is None else time.monotonic() - since
-            if waited > grace and not self.logged:
-                self.logged = True
-                logger.warning("tf.data service at %s: waiting for a worker to deliver (%.0f s so far; "
-                               "giving up after %g s)", self.address, waited, self.timeout)
-            if waited > self.timeout:
-                self.on_timeout(f"tf.data service at {self.address}: no worker delivered an element for "
-                                f"{self.timeout:g} s; start one with `python -m efficientnet_tf data-service "
-                                f"worker --dispatcher {self.address.partition('://')[2]} --port PORT`")
-                return
+    def check(self, grace: float) -> bool:
+        """Logs a long wait once; calls on_timeout and returns False when the wait is over the timeout."""
+        since = self.waiting_since
+        waited = 0.0 if since is None else time.monotonic() - since
+        if waited > grace and not self.logged:
+            self.logged = True
+            logger.warning("tf.data service at %s: waiting for a worker to deliver (%.0f s so far; "
+                           "giving up after %g s)", self.address, waited, self.timeout)
+        if waited <= self.timeout:
+            return True
+        self.on_timeout(f"tf.data service at {self.address}: no worker delivered an element for "
+                        f"{self.timeout:g} s; start one with `python -m efficientnet_tf data-service "
+                        f"worker --dispatcher {self.address.partition('://')[2]} --port PORT`")
+        return False
+
+
+def _watch_loop(ref):
+    grace = min(10.0, ref().timeout / 4)
+    while True:
+        time.sleep(min(1.0, grace))
+        watch = ref()
+        if watch is None or not watch.check(grace):
+            return
+        del watch
 
 
 def _exit_no_workers(message: str):
@@ -183,13 +207,27 @@ def _exit_no_workers(message: str):
     os._exit(EXIT_NO_WORKERS)
 
 
+def _empty(spec: tf.TensorSpec) -> tf.Tensor:
+    """A tensor that fits ``spec``, with no elements where a dimension is unknown."""
+    shape = [] if spec.shape.rank is None else [d or 0 for d in spec.shape]
+    return tf.zeros(shape, spec.dtype)
+
+
 def _watched(remote: tf.data.Dataset, address: str, timeout: float, on_timeout=None) -> tf.data.Dataset:
-    """``remote`` with each pull timed: zip pulls the tick (request) before the remote element."""
+    """``remote`` with each pull timed: zip pulls the tick (the request) before the remote element.
+
+    An empty sentinel after the last element tells the watch that a finite dataset has ended.
+    """
     watch = _Watch(address, timeout, on_timeout)
-    ticks = tf.data.Dataset.from_tensors(0).repeat().map(lambda _: tf.py_function(watch.request, [], tf.int32))
+    ticks = tf.data.Dataset.counter().map(lambda i: tf.py_function(watch.request, [i], tf.int64))
+    empty = tf.nest.map_structure(_empty, remote.element_spec)
+    flagged = tf.data.Dataset.zip(remote, tf.data.Dataset.from_tensors(False).repeat())
+    flagged = flagged.concatenate(tf.data.Dataset.from_tensors((empty, True)))
 
-    def received(_, element):
-        with tf.control_dependencies([tf.py_function(watch.received, [], tf.int32)]):
-            return tf.nest.map_structure(tf.identity, element)
+    def received(index, item):
+        element, last = item
+        with tf.control_dependencies([tf.py_function(watch.received, [index, last], tf.int32)]):
+            return tf.nest.map_structure(tf.identity, element), last
 
-    return tf.data.Dataset.zip(ticks, remote).map(received)
+    watched = tf.data.Dataset.zip(ticks, flagged).map(received).filter(lambda _, last: tf.logical_not(last))
+    return watched.map(lambda element, _: element)
