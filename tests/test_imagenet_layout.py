@@ -88,6 +88,7 @@ def test_num_classes_from_the_largest_label_and_labels_txt(tmp_path):
     assert info.num_classes == 7 and info.classes_from.startswith("labels.txt") and info.class_names[6] == "class6"
 
 
+@pytest.mark.slow
 def test_bad_label_stops_train_py_naming_it(tmp_path):
     data = tmp_path / "data"
     write_imagenet_layout(str(data), "train", 3, 4, 4, bad_label_at=(2, 1))
