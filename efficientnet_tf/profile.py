@@ -8,8 +8,11 @@ from __future__ import annotations
 
 import dataclasses
 import math
+from typing import Tuple
 
 import keras
+
+from efficientnet_tf.features import FeatureInfo, feature_info
 
 
 @dataclasses.dataclass(frozen=True)
@@ -18,6 +21,7 @@ class Profile:
     trainable_params: int
     macs: int
     input_shape: tuple
+    features: Tuple[FeatureInfo, ...]  # the stage endpoints (``features.feature_info``)
 
 
 def _positions_and_channels_in(layer) -> tuple:
@@ -53,4 +57,5 @@ def profile(model: keras.Model) -> Profile:
         trainable_params=trainable,
         macs=sum(_layer_macs(l) for l in model.layers),
         input_shape=shape,
+        features=feature_info(model),
     )

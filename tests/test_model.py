@@ -28,7 +28,11 @@ def test_parameter_counts_and_macs(variant):
 
 
 def test_b0_trainable_count_matches_keras():
-    assert et.profile(et.EfficientNetB0()).trainable_params == 5_288_548
+    p = et.profile(et.EfficientNetB0())
+    assert p.trainable_params == 5_288_548
+    # The paper's Table 1: the stem, stages 2-8 and the head, at 224 px inputs of 112 ... 7 px.
+    assert [(f.stride, f.channels) for f in p.features] == [
+        (2, 32), (2, 16), (4, 24), (8, 40), (16, 80), (16, 112), (32, 192), (32, 320), (32, 1280)]
 
 
 @pytest.mark.parametrize("variant", [v if v < "b4" else pytest.param(v, marks=pytest.mark.slow) for v in VARIANTS])
