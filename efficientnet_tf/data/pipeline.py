@@ -72,8 +72,7 @@ def _skip_undecodable(dataset, decode, placeholder, counts, deterministic):
 
     def count(item, ok):  # sequential: the table's read-modify-write is not atomic
         key = tf.constant("skipped")
-        add = tf.cond(ok, lambda: tf.constant(0, tf.int64), lambda: tf.constant(1, tf.int64))
-        with tf.control_dependencies([counts.insert(key, counts.lookup(key) + add)]):
+        with tf.control_dependencies([counts.insert(key, counts.lookup(key) + tf.cast(~ok, tf.int64))]):
             return tf.nest.map_structure(tf.identity, item), tf.identity(ok)
 
     dataset = dataset.interleave(one, cycle_length=tf.data.AUTOTUNE, block_length=1,
@@ -94,7 +93,7 @@ def check_labels(labels, num_classes: int, source: str, label_offset: int):
     def fail():
         first = tf.boolean_mask(labels, bad)[0]
         text = tf.strings.join([
-            f"bad label: class ", tf.strings.as_string(first), f" is outside [0, {num_classes}) in {source} "
+            "bad label: class ", tf.strings.as_string(first), f" is outside [0, {num_classes}) in {source} "
             f"(label_offset={label_offset}, subtracted from image/class/label; "
             f"class {common.MISSING_LABEL} means the record has no image/class/label or label key)"])
         with tf.control_dependencies([tf.debugging.Assert(False, [text])]):
