@@ -38,12 +38,12 @@ def _other_value(path, field):
     if "choices" in field.metadata:
         return next(c for c in field.metadata["choices"] if c != field.default and c != "auto")
     return {"model.name": "b3", "data.dataset": "tfrecord:/nowhere/x", "data.data_dir": "/d", "model_dir": "/tmp/m",
-            "runtime.tpu": "grpc://1"}.get(path)
+            "runtime.tpu": "grpc://1", "data.data_service": "grpc://127.0.0.1:5000"}.get(path)
 
 
 def test_every_field_is_a_flag_with_its_help_and_sets_it():
     walked = list(_leaf_fields(config_lib.TrainConfig))
-    assert len(walked) == 46 and {p for p, _ in walked} == {p for p, _, _ in cli.fields()}
+    assert len(walked) == 49 and {p for p, _ in walked} == {p for p, _, _ in cli.fields()}
     actions = {a.option_strings[0]: a for a in cli.parser()._actions}
     for path, field in walked:
         flag = cli.flag_name(path)

@@ -19,7 +19,7 @@ import tensorflow as tf
 from efficientnet_tf.data import build_dataset, service
 from efficientnet_tf.preprocessing import CropPolicy
 from service_helpers import service_cluster, shared_cluster  # noqa: F401  (fixtures)
-from training_helpers import REPO, env, free_ports
+from training_helpers import REPO, TRAIN_PY, env, free_ports, read_json
 
 NUM_DIGITS_TRAIN = 1437  # scikit-learn's 1,797 digits less the 360 kept for validation
 WHOLE_IMAGE = CropPolicy(crop_padding=0, area_range=(1.0, 1.0), flip=False)  # train crop = the whole image
@@ -58,7 +58,7 @@ def test_unsharded_context_keeps_the_replica_batch():
     ctx = service.unsharded_context(tf.distribute.InputContext(2, 1, 4))
     assert (ctx.num_input_pipelines, ctx.input_pipeline_id, ctx.get_per_replica_batch_size(64)) == (1, 0, 16)
     assert service.unsharded_context(None) is None
-    assert service.job_name("/runs/a", 0) == service.job_name("/runs/a", 0) != service.job_name("/runs/a", 5)
+    assert service.job_name("/runs/a") == service.job_name("/runs/a/") != service.job_name("/runs/b")
 
 
 def test_no_dispatcher_or_a_silent_one_fails_within_the_timeout_naming_the_address():
@@ -118,3 +118,33 @@ def test_servers_exit_zero_on_sigterm_and_sigint(shared_cluster):  # noqa: F811
     assert shared_cluster.stop("dispatcher", signal.SIGTERM) == 0
     assert "worker: stopped on SIGINT" in shared_cluster.log("worker1")
     assert "dispatcher: stopped on SIGTERM" in shared_cluster.log("dispatcher")
+
+
+def _train_cmd(model_dir, address, *args):
+    """Digits at 32 px through the service; eval (2 batches) stays local; exports at the end."""
+    return [sys.executable, TRAIN_PY, "--image-size", "32", "--batch-size", "16", "--eval-steps", "2", "--seed", "1",
+            "--model-dir", str(model_dir), "--data-service", address, "--data-service-timeout", "120", *map(str, args)]
+
+
+@pytest.mark.slow
+def test_loopback_training_through_two_workers_one_killed_mid_epoch(service_cluster, tmp_path):  # noqa: F811
+    """Both workers serve the run; SIGKILL one mid-epoch 1: training goes on, evaluates locally, exports."""
+    cluster = service_cluster(workers=2)
+    proc = subprocess.Popen(_train_cmd(tmp_path / "run", cluster.address, "--epochs", 2, "--steps-per-epoch", 8),
+                            env=env(), cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    try:
+        deadline = time.time() + 300
+        while not (cluster.produced("worker0") and cluster.produced("worker1")):  # both serve this job
+            assert proc.poll() is None and time.time() < deadline, "no elements from both workers"
+            time.sleep(0.2)
+        cluster.procs["worker0"].send_signal(signal.SIGKILL)
+        assert cluster.procs["worker0"].wait(30) == -signal.SIGKILL
+        output = proc.communicate(timeout=400)[0]
+    finally:
+        proc.kill()
+    assert proc.returncode == 0, output[-4000:]
+    assert "starts a fresh pass over the data rather than the rest of the interrupted epoch (job efficientnet-" in output
+    assert "Epoch 1/2" in output and "epoch 2/2" in output
+    metrics = read_json(tmp_path / "run" / "metrics.json")
+    assert (metrics["epochs"], metrics["steps"], metrics["examples"]) == (2, 16, 32)  # eval: 2 local batches of 16
+    assert (tmp_path / "run" / "model.keras").exists() and (tmp_path / "run" / "saved_model" / "saved_model.pb").exists()

@@ -48,14 +48,15 @@ def split_address(address: str):
     return host, int(port)
 
 
-def job_name(model_dir: str, step: int) -> str:
-    """One job name for all replicas and workers of one run (same ``model_dir``, same resumed step).
+def job_name(model_dir: str) -> str:
+    """One job name for all replicas and workers of one run (one ``model_dir``).
 
-    A rerun that resumes at another step gets a new job: the service refuses nothing, but a job
-    name must not be reused for a different pass over the data.
+    A run that restarts (preempted, resumed) joins its job again if the service still holds it,
+    and reads on from where the service's workers are; a new run needs a new ``model_dir``, since
+    a job name must not be shared by two different trainings.
     """
     digest = hashlib.sha1(os.path.abspath(model_dir).encode()).hexdigest()[:10]
-    return f"efficientnet-{digest}-step{step}"
+    return f"efficientnet-{digest}"
 
 
 def unsharded_context(ctx: Optional[tf.distribute.InputContext]) -> Optional[tf.distribute.InputContext]:

@@ -49,6 +49,10 @@ class DataConfig:
     label_offset: int = _f(1, "subtracted from the 1-based image/class/label of reference TFRecords (0 for 0-based files)")
     num_classes: Optional[int] = _f(None, "classes (none: labels.txt, the known ImageNet layout, or the largest label seen)")
     deterministic: bool = _f(False, "fixed element order in tf.data (with --seed, the same batches every run)")
+    data_service: str = _f("", "grpc://HOST:PORT of a tf.data service dispatcher: the training pipeline runs on its workers ('' = here)")
+    data_service_mode: str = _f("dynamic", "tf.data service sharding: dynamic (each example once per epoch) or off (each worker a full pass)",
+                                choices=("dynamic", "off"))
+    data_service_timeout: float = _f(600.0, "seconds the trainer waits for a tf.data service worker before it exits with status 4")
 
 
 @dataclasses.dataclass

@@ -9,6 +9,7 @@ from __future__ import annotations
 import tensorflow as tf
 
 from efficientnet_tf import data
+from efficientnet_tf.data import service as data_service
 from efficientnet_tf.training import config as config_lib
 
 
@@ -53,8 +54,15 @@ class Inputs:
 
     def distributed(self, split, training):
         if training:
-            return self.strategy.distribute_datasets_from_function(self.train_dataset)
+            return self.strategy.distribute_datasets_from_function(self._train_fn())
         return self.strategy.distribute_datasets_from_function(lambda ctx: self._build(split, False, ctx)[0])
+
+    def _train_fn(self):
+        d = self.cfg.data
+        if not d.data_service:
+            return self.train_dataset
+        return data_service.train_dataset_fn(lambda ctx: self._build("train", True, ctx)[0], d.data_service,
+                                             d.data_service_mode, data_service.job_name(self.cfg.model_dir), d.data_service_timeout)
 
     def skipped(self, split) -> int:
         """Undecodable images skipped so far in every dataset built for ``split``."""
