@@ -33,8 +33,8 @@ class Cluster:
                                                 stderr=subprocess.STDOUT, text=True)
         return self.procs[name]
 
-    def wait(self, *names, timeout=90):
-        """Until each server says it is serving."""
+    def wait(self, *names, timeout=300):
+        """Until each server says it is serving (a TensorFlow start takes seconds, minutes on a loaded machine)."""
         deadline = time.time() + timeout
         for name in names:
             while "serving" not in self.log(name):

@@ -36,7 +36,8 @@ service = tf.data.experimental.service
 MODES = {"dynamic": service.ShardingPolicy.DYNAMIC, "off": service.ShardingPolicy.OFF}
 EXIT_NO_WORKERS = 4  # process exit status when no worker delivered anything for worker_timeout seconds
 RESUME_NOTE = ("tf.data service: the order of training examples is not reproducible, and a resumed run "
-               "starts a fresh pass over the data rather than the rest of the interrupted epoch")
+               "cannot continue exactly: it reads on from wherever the service's workers are, not from the "
+               "rest of the interrupted epoch")
 
 
 def split_address(address: str):
