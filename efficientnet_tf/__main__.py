@@ -16,12 +16,13 @@ def _summary(args) -> int:
 
 
 def _export(args) -> int:
-    from efficientnet_tf.export import export_saved_model, load_keras_model, stored_class_names, stored_crop_padding
+    from efficientnet_tf.export import export_saved_model
     from efficientnet_tf.preprocessing import CROP_PADDING
+    from efficientnet_tf.run_dir import RunDir, load_keras_model, stored_class_names, stored_crop_padding
     from efficientnet_tf.tflite import export_variants
 
     model = load_keras_model(args.model_dir, args.model, args.weights, args.image_size)
-    out = args.out or (f"{args.model_dir}/saved_model" if args.model_dir else None)
+    out = args.out or (str(RunDir(args.model_dir).saved_model) if args.model_dir else None)
     if out is None:
         raise SystemExit("export: --out is required with --model")
     names = stored_class_names(args.model_dir) if args.model_dir else None
@@ -45,7 +46,7 @@ def _predict(args) -> int:
 
 def _cam(args) -> int:
     from efficientnet_tf.cam import write_cam
-    from efficientnet_tf.export import load_keras_model
+    from efficientnet_tf.run_dir import load_keras_model
 
     model = load_keras_model(args.model_dir, args.model, args.weights, args.image_size)
     cls = write_cam(model, args.image, args.out, args.class_index, args.method)

@@ -1,4 +1,4 @@
-"""SavedModel export for serving, and the one loader for every model path this package accepts.
+"""SavedModel export for serving; a run directory's layout and its readers are in :mod:`efficientnet_tf.run_dir`.
 
 Two signatures, both ending in float32 ``probabilities`` (the softmax stays float32 under mixed
 precision):
@@ -9,22 +9,21 @@ precision):
   ``top_k_scores`` and, when class names are known, ``top_k_labels``.
 
 Security: a SavedModel or legacy ``.h5`` is a program (TensorFlow's SECURITY.md); only load those you
-made yourself. ``.keras`` files are loaded with ``safe_mode=True``.
+made yourself.
 """
 from __future__ import annotations
 
 from importlib import resources
-from pathlib import Path
 from typing import List, Optional, Sequence
 
 import keras
 import tensorflow as tf
 
 from efficientnet_tf import preprocessing
-from efficientnet_tf.model import create_model
+from efficientnet_tf import run_dir
+# Kept importable from here for existing callers (tests/test_cli.py, tests/test_tflite.py).
+from efficientnet_tf.run_dir import load_keras_model, stored_class_names, stored_crop_padding  # noqa: F401
 
-CLASS_NAMES_FILE = "class_names.txt"
-CROP_PADDING_FILE = "crop_padding.txt"
 TOP_K = 5
 
 
@@ -147,51 +146,5 @@ def export_saved_model(
     for name, (fn, spec) in functions.items():
         archive.add_endpoint(name, fn, input_signature=[spec])
     archive.write_out(str(export_dir), verbose=False)
-    extra = Path(export_dir) / "assets.extra"
-    extra.mkdir(exist_ok=True)
-    (extra / CROP_PADDING_FILE).write_text(f"{int(crop_padding)}\n", encoding="utf-8")
-    names = default_class_names(int(model.outputs[0].shape[-1]), class_names)
-    if names is not None:
-        (extra / CLASS_NAMES_FILE).write_text("\n".join(names) + "\n", encoding="utf-8")
+    run_dir.write_stored(export_dir, default_class_names(int(model.outputs[0].shape[-1]), class_names), crop_padding)
     return str(export_dir)
-
-
-def is_saved_model(path) -> bool:
-    return (Path(path) / "saved_model.pb").is_file()
-
-
-def _stored(path, filename: str) -> Optional[List[str]]:
-    """Lines of an ``assets.extra`` file written by :func:`export_saved_model`, in a SavedModel or a run directory."""
-    for d in (Path(path), Path(path) / "saved_model"):
-        f = d / "assets.extra" / filename
-        if f.is_file():
-            return f.read_text(encoding="utf-8").splitlines()
-    return None
-
-
-def stored_class_names(path) -> Optional[List[str]]:
-    return _stored(path, CLASS_NAMES_FILE)
-
-
-def stored_crop_padding(path) -> int:
-    lines = _stored(path, CROP_PADDING_FILE)
-    return int(lines[0]) if lines else preprocessing.CROP_PADDING
-
-
-def load_keras_model(model_dir=None, model: Optional[str] = None, weights=None, image_size=None) -> keras.Model:
-    """The one Keras loader: a ``.keras`` file or a run directory's ``model.keras`` (``safe_mode=True``),
-    or a variant built by name (``model="b0"``) with ``weights`` (a file, ``"imagenet"`` or None).
-    """
-    if model is not None:
-        shape = (image_size, image_size, 3) if image_size else None
-        return create_model(model, weights=weights, input_shape=shape)
-    path = Path(model_dir)
-    if path.is_dir():
-        found = sorted(path.glob("*.keras"))
-        if not found:
-            hint = " (it is a SavedModel, which this needs the .keras file for)" if is_saved_model(path) else ""
-            raise FileNotFoundError(f"no .keras model in {path}{hint}")
-        path = path / "model.keras" if (path / "model.keras").is_file() else found[0]
-    if path.suffix != ".keras":
-        raise ValueError(f"{path}: only .keras files are loaded (SavedModels and .h5 files are code; see SECURITY.md)")
-    return keras.saving.load_model(path, safe_mode=True)

@@ -11,8 +11,8 @@ from typing import Callable, List, Sequence, Tuple
 import tensorflow as tf
 
 from efficientnet_tf import preprocessing
-from efficientnet_tf.export import (TOP_K, is_saved_model, load_keras_model, serving_functions, stored_class_names,
-                                    stored_crop_padding)
+from efficientnet_tf.export import TOP_K, serving_functions
+from efficientnet_tf.run_dir import is_saved_model, load_keras_model, stored_class_names, stored_crop_padding
 
 Prediction = List[Tuple[str, float]]
 

@@ -17,6 +17,7 @@ from efficientnet_tf import EfficientNet, create_model
 from efficientnet_tf.data import build_dataset
 from efficientnet_tf.export import export_saved_model
 from efficientnet_tf.preprocessing import CROP_PADDING
+from efficientnet_tf.run_dir import RunDir
 
 SIZE = 32
 CLASSES = 5
@@ -146,9 +147,9 @@ def holdout_batch(n: int = 100):
 
 @functools.cache
 def trained_run_dir() -> str:
-    """A training run's layout: ``model.keras`` plus ``saved_model/`` holding the class names."""
-    run = Path(tempfile.mkdtemp(prefix="etf_run_"))
+    """A training run's layout, through run_dir: ``model.keras`` and ``saved_model/``, both holding the class names."""
+    run = RunDir(tempfile.mkdtemp(prefix="etf_run_"))
     model = trained_object_model()
-    model.save(run / "model.keras")
-    export_saved_model(model, run / "saved_model", class_names=NAMES)
-    return str(run)
+    run.save_model(model, NAMES)
+    export_saved_model(model, run.saved_model, class_names=NAMES)
+    return str(run.root)

@@ -1,0 +1,144 @@
+"""The layout of a run directory: the one place that names its artifacts, writes the stored labels and
+crop, owns its checkpoint managers, and reads a finished run back.
+
+::
+
+    model_dir/
+      config.json                 the resolved TrainConfig (rerun with --config)
+      history.csv, metrics.json   one row per epoch; the final held-out figures
+      training_curves.png, logs/  curves; TensorBoard (logs/train, logs/eval)
+      backup/                     mid-epoch checkpoint, one kept, removed when the run completes
+      checkpoints/                epoch-end checkpoints, three kept
+      best/                       the best per-epoch eval top-1, one kept
+      workers/<type>-<index>/     a non-chief worker's copy of all of the above
+      model.keras                 the exported Keras model (loaded with safe_mode=True)
+      assets.extra/               class_names.txt, crop_padding.txt: the labels and the eval crop
+      saved_model/                the SavedModel, with its own assets.extra/ (the same two files)
+
+Security: a SavedModel or legacy ``.h5`` is a program (TensorFlow's SECURITY.md); only ``.keras``
+files are loaded here, with ``safe_mode=True``.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Dict, List, Optional, Sequence
+
+import keras
+import tensorflow as tf
+
+from efficientnet_tf import preprocessing
+from efficientnet_tf.model import create_model
+
+MODEL_FILE = "model.keras"
+SAVED_MODEL_DIR = "saved_model"
+ASSETS_EXTRA_DIR = "assets.extra"
+CLASS_NAMES_FILE = "class_names.txt"
+CROP_PADDING_FILE = "crop_padding.txt"
+CONFIG_FILE = "config.json"
+HISTORY_FILE = "history.csv"
+METRICS_FILE = "metrics.json"
+CURVES_FILE = "training_curves.png"
+LOGS_DIR = "logs"
+WORKERS_DIR = "workers"
+# Checkpoint kinds and how many of each are kept; resuming reads the newest of the first two.
+CHECKPOINT_KEEP = {"backup": 1, "checkpoints": 3, "best": 1}
+RESUME_FROM = ("backup", "checkpoints")
+
+
+class RunDir:
+    """Paths of one run's artifacts under ``root`` (``Path`` objects; ``str()`` them for TF APIs)."""
+
+    def __init__(self, root):
+        self.root = Path(root)
+
+    def __fspath__(self) -> str:
+        return str(self.root)
+
+    model = property(lambda self: self.root / MODEL_FILE)
+    saved_model = property(lambda self: self.root / SAVED_MODEL_DIR)
+    config = property(lambda self: self.root / CONFIG_FILE)
+    history = property(lambda self: self.root / HISTORY_FILE)
+    metrics = property(lambda self: self.root / METRICS_FILE)
+    curves = property(lambda self: self.root / CURVES_FILE)
+
+    def logs(self, kind: str) -> Path:
+        """TensorBoard event folder: ``kind`` is ``train`` or ``eval``."""
+        return self.root / LOGS_DIR / kind
+
+    def checkpoints(self, kind: str) -> Path:
+        if kind not in CHECKPOINT_KEEP:
+            raise ValueError(f"unknown checkpoint kind {kind!r}; expected one of {sorted(CHECKPOINT_KEEP)}")
+        return self.root / kind
+
+    def worker(self, task_type: str, task_id: int) -> "RunDir":
+        """A non-chief worker's own run directory (all workers must save together)."""
+        return RunDir(self.root / WORKERS_DIR / f"{task_type}-{task_id}")
+
+    def checkpoint_managers(self, checkpoint: tf.train.Checkpoint) -> Dict[str, tf.train.CheckpointManager]:
+        return {kind: tf.train.CheckpointManager(checkpoint, str(self.checkpoints(kind)), keep)
+                for kind, keep in CHECKPOINT_KEEP.items()}
+
+    def save_model(self, model: keras.Model, class_names: Optional[Sequence[str]] = None,
+                   crop_padding: int = preprocessing.CROP_PADDING) -> Path:
+        """``model.keras`` plus the labels and eval crop it was validated with, next to it."""
+        self.root.mkdir(parents=True, exist_ok=True)
+        model.save(self.model)
+        write_stored(self.root, class_names, crop_padding)
+        return self.model
+
+
+def newest_checkpoint(managers: Dict[str, tf.train.CheckpointManager]) -> Optional[str]:
+    """The checkpoint a rerun resumes from: the highest step among ``backup/`` and ``checkpoints/``."""
+    latest = [managers[kind].latest_checkpoint for kind in RESUME_FROM]
+    latest = [p for p in latest if p]
+    return max(latest, key=lambda p: int(p.rsplit("-", 1)[1])) if latest else None
+
+
+def write_stored(directory, class_names: Optional[Sequence[str]], crop_padding: int) -> None:
+    """``assets.extra/crop_padding.txt`` and, when known, ``assets.extra/class_names.txt`` (one per line)."""
+    extra = Path(directory) / ASSETS_EXTRA_DIR
+    extra.mkdir(parents=True, exist_ok=True)
+    (extra / CROP_PADDING_FILE).write_text(f"{int(crop_padding)}\n", encoding="utf-8")
+    if class_names is not None:
+        (extra / CLASS_NAMES_FILE).write_text("\n".join(class_names) + "\n", encoding="utf-8")
+
+
+def is_saved_model(path) -> bool:
+    return (Path(path) / "saved_model.pb").is_file()
+
+
+def _stored(path, filename: str) -> Optional[List[str]]:
+    """Lines of an ``assets.extra`` file in a SavedModel, a run directory or its ``saved_model/``."""
+    for d in (Path(path), Path(path) / SAVED_MODEL_DIR):
+        f = d / ASSETS_EXTRA_DIR / filename
+        if f.is_file():
+            return f.read_text(encoding="utf-8").splitlines()
+    return None
+
+
+def stored_class_names(path) -> Optional[List[str]]:
+    return _stored(path, CLASS_NAMES_FILE)
+
+
+def stored_crop_padding(path) -> int:
+    lines = _stored(path, CROP_PADDING_FILE)
+    return int(lines[0]) if lines else preprocessing.CROP_PADDING
+
+
+def load_keras_model(model_dir=None, model: Optional[str] = None, weights=None, image_size=None) -> keras.Model:
+    """The one Keras loader: a ``.keras`` file or a run directory's ``model.keras`` (``safe_mode=True``),
+    or a variant built by name (``model="b0"``) with ``weights`` (a file, ``"imagenet"`` or None).
+    """
+    if model is not None:
+        shape = (image_size, image_size, 3) if image_size else None
+        return create_model(model, weights=weights, input_shape=shape)
+    path = Path(model_dir)
+    if path.is_dir():
+        found = sorted(path.glob("*.keras"))
+        if not found:
+            hint = " (it is a SavedModel, which this needs the .keras file for)" if is_saved_model(path) else ""
+            raise FileNotFoundError(f"no .keras model in {path}{hint}")
+        path = path / MODEL_FILE if (path / MODEL_FILE).is_file() else found[0]
+    if path.suffix != ".keras":
+        raise ValueError(f"{path}: only .keras files are loaded (SavedModels and .h5 files are code; see SECURITY.md)")
+    return keras.saving.load_model(path, safe_mode=True)
