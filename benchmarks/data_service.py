@@ -61,6 +61,19 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
+def wait_listening(port: int, timeout: float = 300) -> None:
+    """Until something accepts connections on ``port`` (a server's TensorFlow start can take minutes)."""
+    deadline = time.time() + timeout
+    while True:
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=1).close()
+            return
+        except OSError:
+            if time.time() > deadline:
+                raise
+            time.sleep(0.5)
+
+
 def server(args, core=None) -> subprocess.Popen:
     """A data-service server as a child process, pinned to ``core`` if given."""
     pin = (lambda: os.sched_setaffinity(0, {core})) if core is not None else None
@@ -73,10 +86,12 @@ def through_service(directory: str, args, cores) -> float:
     port = free_port()
     procs = [server(["dispatcher", "--port", port])]
     try:
-        time.sleep(3)
-        procs += [server(["worker", "--dispatcher", f"127.0.0.1:{port}", "--port", free_port(), "--host", "127.0.0.1"],
-                         core) for core in cores]
-        time.sleep(5)  # the workers register
+        worker_ports = [free_port() for _ in cores]
+        procs += [server(["worker", "--dispatcher", f"127.0.0.1:{port}", "--port", p, "--host", "127.0.0.1"], core)
+                  for p, core in zip(worker_ports, cores)]
+        for p in [port, *worker_ports]:
+            wait_listening(p)
+        time.sleep(2)  # the workers' first heartbeats
         remote = service.distribute(train_pipeline(directory, args.batch), f"grpc://127.0.0.1:{port}", "dynamic",
                                     f"benchmark-{len(cores)}", connect_timeout=60)
         return measure(remote, args.seconds)
@@ -101,7 +116,9 @@ def main() -> None:
         child = [sys.executable, __file__, "--local-only", directory, "--seconds", str(args.seconds), "--batch", str(args.batch)]
         local = float(subprocess.run(child, check=True, capture_output=True, text=True,
                                      preexec_fn=lambda: os.sched_setaffinity(0, {cores[0]})).stdout.split()[-1])
+        print(f"local: {local:.1f} images/s", flush=True)
         one = through_service(directory, args, cores[:1])
+        print(f"1 worker: {one:.1f} images/s", flush=True)
         two = through_service(directory, args, cores[:2])
     print(f"{'case':<36} {'images/s':>9}")
     for name, value in (("local, 1 core", local), ("service, 1 worker on 1 core", one),
