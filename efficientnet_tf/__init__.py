@@ -1,5 +1,6 @@
 """EfficientNet B0-B8, L2 and Lite0-Lite4 for Keras 3 / TensorFlow (Tan & Le, 2019)."""
 from efficientnet_tf.block_args import DEFAULT_BLOCKS_ARGS, BlockArgs, decode, encode
+from efficientnet_tf.finetune import block_names, unfreeze
 from efficientnet_tf.features import FeatureInfo, feature_extractor, feature_info
 from efficientnet_tf.imagenet import decode_predictions, preprocess_input
 from efficientnet_tf.layers import NORMALIZATIONS, ImageNormalization, StochasticDepth

@@ -108,6 +108,7 @@ def EfficientNet(
     normalization: str = "imagenet",
     use_se: bool = True,
     fix_stem_head: bool = False,
+    ema: bool = True,
 ) -> keras.Model:
     """Builds an EfficientNet from block arguments and compound-scaling coefficients.
 
@@ -118,7 +119,9 @@ def EfficientNet(
     each family of published weights was trained with (``layers.ImageNormalization``). ``weights``
     is None, ``"imagenet"`` (a local keras.applications file, never downloaded), a
     keras.applications ``.h5`` path (loaded by layer name) or a Keras ``.weights.h5``/``.keras``
-    file; ``weights_name`` is the file stem (``efficientnetb0``) ``"imagenet"`` looks for.
+    file, or an official tensorflow/tpu checkpoint (folder or ``model.ckpt`` prefix), whose EMA
+    values are taken when present unless ``ema=False``; ``weights_name`` is the file stem
+    (``efficientnetb0``) ``"imagenet"`` looks for.
     ``stem_filters``/``head_filters`` (before width scaling) let other families, e.g. MobileNetV2,
     share the builder. ``depth_rounding`` is the reference's "ceil" for repeats, or "nearest" (see
     ``scaling``). ``use_se=False`` drops squeeze-excite and ``fix_stem_head=True`` keeps the stem,
@@ -146,7 +149,7 @@ def EfficientNet(
     x = _top(x, include_top, pooling, classes, dropout_rate, classifier_activation, data_format)
     model = keras.Model(source_inputs if source_inputs is not None else img_input, x, name=name)
     if weights is not None:
-        load_weights(model, weights, weights_name=weights_name or name)
+        load_weights(model, weights, weights_name=weights_name or name, ema=ema)
     return model
 
 

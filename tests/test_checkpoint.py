@@ -107,6 +107,14 @@ def test_headless_model_loads_from_a_checkpoint_with_a_head(b0_checkpoint, capsy
         np.testing.assert_array_equal(np.asarray(w), a)
 
 
+def test_builders_take_ema_false(b0_checkpoint, capsys):
+    folder, raw, _ = b0_checkpoint
+    model = et.EfficientNetB0(include_top=False, weights=str(folder), ema=False)
+    assert "(raw" in capsys.readouterr().err
+    for w, a in zip(model_variables(model), raw):
+        np.testing.assert_array_equal(np.asarray(w), a)
+
+
 def test_bad_loads_raise_clearly_and_leave_the_model_untouched(b0_checkpoint, tmp_path):
     folder, _, _ = b0_checkpoint
     b1 = et.EfficientNetB1(input_shape=(64, 64, 3))
