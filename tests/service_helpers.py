@@ -82,11 +82,17 @@ def _alive(pid: int) -> bool:
 
 def start_cluster(directory, workers=2) -> Cluster:
     cluster = Cluster(directory)
-    cluster.start_dispatcher()  # workers retry until it listens
-    names = [f"worker{i}" for i in range(workers)]
-    for name in names:
-        cluster.start_worker(name)
-    cluster.wait("dispatcher", *names)
+    try:
+        cluster.start_dispatcher()  # workers retry until it listens
+        names = [f"worker{i}" for i in range(workers)]
+        for name in names:
+            cluster.start_worker(name)
+        cluster.wait("dispatcher", *names)
+    except BaseException:  # a server that did not start: stop the others before failing
+        for proc in cluster.procs.values():
+            proc.kill()
+            proc.wait()
+        raise
     return cluster
 
 
