@@ -1,11 +1,14 @@
-"""Training images/s of our EfficientNetB0 against keras.applications.EfficientNetB0, in one process.
+"""Training images/s of our EfficientNetB0 in our N-step loop against keras.applications.EfficientNetB0
+trained by ``model.fit(steps_per_execution=N)``, both at 1 and at N steps per host call, in one process.
 
 Same optimizer (the recipe's RMSpropTF, loss-scaled under float16), loss, batch, resolution and
-synthetic data for both; the precision and XLA setting follow ``--precision``/``--jit-compile``
-(auto: float32 without XLA on CPU, mixed_bfloat16/float16 with XLA on GPU/TPU). Rounds alternate
-between the two models so that load from other processes hits both alike. Prints the ratio ours/keras.
+synthetic data for all four; the precision and XLA setting follow ``--precision``/``--jit-compile``
+(auto: float32 without XLA on CPU, mixed_bfloat16/float16 with XLA on GPU/TPU). Ours runs N steps
+inside one ``tf.function`` over a dataset iterator with the loss summed on the device and one host
+read per call, as the trainer's ``--steps-per-loop`` does. Rounds alternate between the four so that
+load from other processes hits them alike. Prints each rate and the ratios ours/keras.
 
-    python benchmarks/train_throughput.py [--batch-size 32] [--image-size 224] [--steps 8] [--rounds 3]
+    python benchmarks/train_throughput.py [--batch-size 32] [--image-size 224] [--steps-per-loop 8] [--loops 2] [--rounds 3]
 """
 import argparse
 import os
@@ -23,7 +26,8 @@ from efficientnet_tf.training.optimizer import build_optimizer  # noqa: E402
 from efficientnet_tf.training.strategy import resolve_jit, resolve_precision  # noqa: E402
 
 
-def make_step(model, precision, jit):
+def our_loop(model, precision, jit, steps_per_loop):
+    """One host call = ``steps_per_loop`` steps; the loss sum stays on the device until the call returns."""
     optimizer = build_optimizer(OptimizerConfig(), 0.016, precision)
     optimizer.build(model.trainable_variables)
     loss_fn = keras.losses.CategoricalCrossentropy(label_smoothing=0.1)
@@ -35,14 +39,42 @@ def make_step(model, precision, jit):
             scaled = optimizer.scale_loss(loss)
         optimizer.apply(tape.gradient(scaled, model.trainable_variables), model.trainable_variables)
         return loss
-    return step
+
+    @tf.function
+    def loop(iterator):
+        total = tf.constant(0.0)
+        for _ in tf.range(steps_per_loop):
+            total += step(*next(iterator))
+        return total
+    return loop
+
+
+def keras_fit(model, precision, jit, steps_per_loop):
+    model.compile(build_optimizer(OptimizerConfig(), 0.016, precision),
+                  keras.losses.CategoricalCrossentropy(label_smoothing=0.1),
+                  steps_per_execution=steps_per_loop, jit_compile=jit)
+    return model
+
+
+def timed(runner, data, calls: int, steps_per_loop: int) -> float:
+    """Seconds for ``calls`` host calls of ``steps_per_loop`` steps each (one fit of calls * N steps for keras)."""
+    t0 = time.perf_counter()
+    if isinstance(runner, keras.Model):
+        runner.fit(data, epochs=1, steps_per_epoch=calls * steps_per_loop, shuffle=False, verbose=0)
+    else:
+        iterator = iter(data)
+        for _ in range(calls):
+            loss = runner(iterator)
+        float(loss)
+    return time.perf_counter() - t0
 
 
 def main():
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--batch-size", type=int, default=None, help="default: 32 on CPU, 128 on an accelerator")
     p.add_argument("--image-size", type=int, default=224)
-    p.add_argument("--steps", type=int, default=8, help="timed steps per round")
+    p.add_argument("--steps-per-loop", type=int, default=8, help="N: steps per host call, beside 1")
+    p.add_argument("--loops", type=int, default=2, help="timed host calls of N steps per round (N times as many at 1)")
     p.add_argument("--rounds", type=int, default=3)
     p.add_argument("--precision", default="auto")
     p.add_argument("--jit-compile", default="auto")
@@ -52,29 +84,30 @@ def main():
     jit = resolve_jit(args.jit_compile, strategy)
     batch = args.batch_size or (128 if tf.config.list_logical_devices("GPU") else 32)
     keras.mixed_precision.set_global_policy(precision)
-    size = args.image_size
+    size, n = args.image_size, args.steps_per_loop
     kwargs = dict(weights=None, input_shape=(size, size, 3), classes=1000)
-    models = {"ours": efficientnet_tf.EfficientNetB0(**kwargs), "keras": keras.applications.EfficientNetB0(**kwargs)}
     images = tf.random.uniform((batch, size, size, 3), 0, 255)
     labels = tf.one_hot(tf.random.uniform((batch,), 0, 1000, tf.int32), 1000)
-    steps = {name: make_step(m, precision, jit) for name, m in models.items()}
-    for name, step in steps.items():  # trace and warm up
-        float(step(images, labels))
-        float(step(images, labels))
-    seconds = {name: 0.0 for name in steps}
+    data = tf.data.Dataset.from_tensors((images, labels)).repeat().prefetch(2)
+    runners = {}
+    for k in (1, n):
+        runners[f"ours   loop {k}"] = (our_loop(efficientnet_tf.EfficientNetB0(**kwargs), precision, jit, k), k)
+        runners[f"keras  fit spe {k}"] = (keras_fit(keras.applications.EfficientNetB0(**kwargs), precision, jit, k), k)
+    for runner, k in runners.values():  # trace and warm up
+        timed(runner, data, max(1, 2 // k), k)
+    seconds = dict.fromkeys(runners, 0.0)
     for _ in range(args.rounds):
-        for name, step in steps.items():
-            t0 = time.perf_counter()
-            for _ in range(args.steps):
-                loss = step(images, labels)
-            float(loss)
-            seconds[name] += time.perf_counter() - t0
-    rate = {name: args.rounds * args.steps * batch / s for name, s in seconds.items()}
+        for name, (runner, k) in runners.items():
+            seconds[name] += timed(runner, data, args.loops * n // k, k)
+    rate = {name: args.rounds * args.loops * n * batch / s for name, s in seconds.items()}
     device = "GPU" if tf.config.list_logical_devices("GPU") else "CPU"
-    print(f"B0 training, {device}, batch {batch}, {size} px, precision {precision}, jit_compile {jit}")
-    for name in steps:
-        print(f"  {name:6s} {rate[name]:8.1f} images/s")
-    print(f"ratio ours/keras: {rate['ours'] / rate['keras']:.3f}")
+    print(f"B0 training, {device}, batch {batch}, {size} px, precision {precision}, jit_compile {jit}, "
+          f"{args.rounds} x {args.loops * n} timed steps each")
+    for name in runners:
+        print(f"  {name:18s} {rate[name]:8.1f} images/s")
+    for k in (1, n):
+        print(f"ratio ours/keras at {k} step(s) per call: {rate[f'ours   loop {k}'] / rate[f'keras  fit spe {k}']:.3f}")
+    print(f"ours loop {n} / ours loop 1: {rate[f'ours   loop {n}'] / rate['ours   loop 1']:.3f}")
 
 
 if __name__ == "__main__":
