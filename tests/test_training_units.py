@@ -1,15 +1,20 @@
 """Training library pieces in-process: schedule values, config precedence, L2 scope, RMSpropTF, EMA."""
+import types
+
 import keras
 import numpy as np
 import pytest
 import tensorflow as tf
 
 import efficientnet_tf
+from efficientnet_tf.preprocessing import CropPolicy
 from efficientnet_tf.training import config as config_lib
+from efficientnet_tf.training import models
 from efficientnet_tf.training.ema import ExponentialMovingAverage
 from efficientnet_tf.training.optimizer import RMSpropTF, batch_norm_variables, build_optimizer, l2_loss, l2_variables
 from efficientnet_tf.training.schedule import WarmupDecay
 from efficientnet_tf.training.strategy import resolve_jit, resolve_precision
+from efficientnet_tf.training.trainer import Trainer
 
 
 def test_exponential_schedule_values_at_warmup_end_and_decay_steps():
@@ -103,3 +108,22 @@ def test_ema_averages_weights_and_bn_statistics_and_swaps(tiny_b0):
         np.testing.assert_allclose(moving.numpy(), m0 + (1 - d) * 2.0, rtol=1e-5)
     np.testing.assert_allclose(kernel.numpy(), k0 + 1.0)
     np.testing.assert_allclose(moving.numpy(), m0 + 2.0)
+
+
+def test_export_puts_the_global_policy_back(tmp_path):
+    """Trainer.export builds its float32 copy without leaving the process switched to float32."""
+    cfg = config_lib.resolve(config_lib.TrainConfig(model=config_lib.ModelConfig(
+        width=0.25, depth=0.2, image_size=32, dropout_rate=0.0), model_dir=str(tmp_path)))
+    keras.utils.set_random_seed(0)
+    model = models.build_model(cfg, 3)
+    info = types.SimpleNamespace(num_classes=3, class_names=["a", "b", "c"], crop=CropPolicy(crop_padding=0))
+    trainer = types.SimpleNamespace(cfg=cfg, model=model, ema=None, info=info, out_dir=str(tmp_path))
+    keras.mixed_precision.set_global_policy("mixed_bfloat16")
+    try:
+        Trainer.export(trainer)
+        assert keras.mixed_precision.global_policy().name == "mixed_bfloat16"
+    finally:
+        keras.mixed_precision.set_global_policy("float32")
+    reloaded = keras.saving.load_model(tmp_path / "model.keras", safe_mode=True)
+    assert reloaded.dtype_policy.name == "float32" and reloaded.count_params() == model.count_params()
+    assert (tmp_path / "saved_model" / "assets.extra" / "crop_padding.txt").read_text() == "0\n"

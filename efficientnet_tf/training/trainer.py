@@ -32,6 +32,7 @@ import time
 import keras
 import tensorflow as tf
 
+from efficientnet_tf.run_dir import RunDir, newest_checkpoint
 from efficientnet_tf.training import config as config_lib
 from efficientnet_tf.training import models, outputs
 from efficientnet_tf.training.inputs import Inputs, NoImages
@@ -67,8 +68,9 @@ class Trainer:
         keras.utils.set_random_seed(cfg.seed)
         self.cfg = cfg = config_lib.resolve(cfg)
         self.out_dir = output_dir(cfg.model_dir)
+        self.run = RunDir(self.out_dir)
         os.makedirs(self.out_dir, exist_ok=True)
-        config_lib.save(cfg, os.path.join(self.out_dir, "config.json"))
+        config_lib.save(cfg, str(self.run.config))
         print(json.dumps(cfg.to_dict(), indent=2, sort_keys=True))
         print(f"recipe={cfg.recipe} strategy={type(self.strategy).__name__} replicas={self.strategy.num_replicas_in_sync} "
               f"precision={self.precision} jit_compile={self.jit} output={self.out_dir}", flush=True)
@@ -95,8 +97,7 @@ class Trainer:
         if self.ema:
             state.update(ema=self.ema.shadows, ema_updates=self.ema.num_updates)
         self.checkpoint = tf.train.Checkpoint(**state)
-        self.managers = {name: tf.train.CheckpointManager(self.checkpoint, os.path.join(self.out_dir, name), keep)
-                         for name, keep in (("backup", 1), ("checkpoints", 3), ("best", 1))}
+        self.managers = self.run.checkpoint_managers(self.checkpoint)
         self._train_step = self._make_train_step()
         self._eval_step = self._make_eval_step()
         self._sync_statistics = self._make_sync_statistics()
@@ -195,10 +196,8 @@ class Trainer:
 
     # -- the loop ------------------------------------------------------------------------------
     def _restore(self) -> int:
-        latest = [m.latest_checkpoint for m in self.managers.values() if m is not self.managers["best"]]
-        latest = [p for p in latest if p]
-        if latest:
-            path = max(latest, key=lambda p: int(p.rsplit("-", 1)[1]))
+        path = newest_checkpoint(self.managers)
+        if path:
             self.checkpoint.restore(path).assert_existing_objects_matched()
             print(f"Resumed from {path} at step {int(self.step.numpy())}", flush=True)
         return int(self.step.numpy())
@@ -217,9 +216,9 @@ class Trainer:
         cfg, spe = self.cfg, self.steps_per_epoch
         step = self._restore()
         epoch = step // spe
-        history_path = os.path.join(self.out_dir, "history.csv")
+        history_path = str(self.run.history)
         history = [r for r in outputs.read_history(history_path) if r["epoch"] <= epoch]
-        writers = {k: tf.summary.create_file_writer(os.path.join(self.out_dir, "logs", k)) for k in ("train", "eval")}
+        writers = {k: tf.summary.create_file_writer(str(self.run.logs(k))) for k in ("train", "eval")}
         iterator = iter(self.inputs.distributed("train", training=True))
         while epoch < cfg.epochs:
             progbar = keras.utils.Progbar(spe, stateful_metrics=["lr"])
@@ -280,16 +279,23 @@ class Trainer:
                    "best_eval_top1": float(self.best.numpy()), "model": self.cfg.model.name, "dataset": self.cfg.data.dataset,
                    "image_size": self.cfg.model.image_size, "precision": self.precision,
                    "replicas": self.strategy.num_replicas_in_sync, "train_skipped": self.inputs.skipped("train")}
-        outputs.write_json(os.path.join(self.out_dir, "metrics.json"), metrics)
+        outputs.write_json(str(self.run.metrics), metrics)
         if history:
-            outputs.plot_curves(os.path.join(self.out_dir, "training_curves.png"), history)
+            outputs.plot_curves(str(self.run.curves), history)
         if self.cfg.export:
             self.export()
-        shutil.rmtree(os.path.join(self.out_dir, "backup"), ignore_errors=True)
+        shutil.rmtree(self.run.checkpoints("backup"), ignore_errors=True)
         print(f"Held-out ({metrics['split']}, {metrics['examples']} images, {metrics['skipped']} skipped) "
               f"top-1 {metrics['top1']:.4f} top-5 {metrics['top5']:.4f} loss {metrics['loss']:.4f}", flush=True)
         return metrics
 
     def export(self):
-        """model.keras and saved_model/ holding the EMA weights (see :func:`models.export_run`)."""
-        models.export_run(self.cfg, self.model, self.ema, self.info, self.out_dir)
+        """model.keras and saved_model/ holding the EMA weights (see :func:`models.export_run`).
+
+        The export builds its copy under float32; the run's global dtype policy is put back after it.
+        """
+        policy = keras.mixed_precision.global_policy()
+        try:
+            models.export_run(self.cfg, self.model, self.ema, self.info, self.out_dir)
+        finally:
+            keras.mixed_precision.set_global_policy(policy)
