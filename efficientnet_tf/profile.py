@@ -21,7 +21,8 @@ class Profile:
     trainable_params: int
     macs: int
     input_shape: tuple
-    features: Tuple[FeatureInfo, ...]  # the stage endpoints (``features.feature_info``)
+    # The stage endpoints (``features.feature_info``); empty for a model that wraps a backbone.
+    features: Tuple[FeatureInfo, ...]
 
 
 def _positions_and_channels_in(layer) -> tuple:
@@ -57,5 +58,5 @@ def profile(model: keras.Model) -> Profile:
         trainable_params=trainable,
         macs=sum(_layer_macs(l) for l in model.layers),
         input_shape=shape,
-        features=feature_info(model),
+        features=feature_info(model) if any(l.name == "stem_conv" for l in model.layers) else (),
     )

@@ -46,6 +46,8 @@ def test_unfreeze_reaches_a_nested_backbone(base):
     assert unfrozen[0] == "block7a_expand_conv" and unfrozen[-1] == "head"
     paths = {w.path.split("/")[0] for w in model.trainable_weights}
     assert paths == set(unfrozen) and "stem_conv" not in paths
+    p = et.profile(model)  # a classifier around the backbone: counts, and no stage record of its own
+    assert p.features == () and p.trainable_params == sum(int(w.numpy().size) for w in model.trainable_weights)
 
 
 @pytest.mark.parametrize("bad, error", [("block9a", ValueError), (0, ValueError), (17, ValueError), (True, TypeError)])
