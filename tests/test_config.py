@@ -38,12 +38,13 @@ def _other_value(path, field):
     if "choices" in field.metadata:
         return next(c for c in field.metadata["choices"] if c != field.default and c != "auto")
     return {"model.name": "b3", "data.dataset": "tfrecord:/nowhere/x", "data.data_dir": "/d", "model_dir": "/tmp/m",
-            "runtime.tpu": "grpc://1", "data.data_service": "grpc://127.0.0.1:5000"}.get(path)
+            "runtime.tpu": "grpc://1", "data.data_service": "grpc://127.0.0.1:5000",
+            "steps_per_loop": "7"}.get(path)
 
 
 def test_every_field_is_a_flag_with_its_help_and_sets_it():
     walked = list(_leaf_fields(config_lib.TrainConfig))
-    assert len(walked) == 49 and {p for p, _ in walked} == {p for p, _, _ in cli.fields()}
+    assert len(walked) == 50 and {p for p, _ in walked} == {p for p, _, _ in cli.fields()}
     actions = {a.option_strings[0]: a for a in cli.parser()._actions}
     for path, field in walked:
         flag = cli.flag_name(path)
@@ -137,3 +138,14 @@ def test_readme_imagenet_commands_are_the_ones_tested():
     commands = [line.strip()[len("python train.py "):] for line in section.splitlines()
                 if line.strip().startswith("python train.py ")]
     assert commands == README_COMMANDS
+
+
+def test_steps_per_loop_takes_a_count_or_auto_and_refuses_the_rest(capsys):
+    assert cli.parse([])[0].steps_per_loop == "auto"
+    assert cli.parse(["--steps-per-loop", "AUTO"])[0].steps_per_loop == "auto"
+    assert cli.parse(["--steps-per-loop", "100"])[0].steps_per_loop == "100"
+    for bad in ("0", "-3", "2.5", "many"):
+        with pytest.raises(SystemExit) as exit_info:
+            cli.parse(["--steps-per-loop", bad])
+        assert exit_info.value.code == 2
+        assert f"steps_per_loop must be a positive integer or 'auto', got '{bad}'" in capsys.readouterr().err

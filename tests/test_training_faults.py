@@ -1,14 +1,12 @@
-"""Fault tolerance of train.py: SIGKILL then resume, SIGTERM saves and exits 0, NaN exits non-zero."""
-import os
+"""Fault tolerance of train.py: SIGKILL then resume, SIGTERM saves and exits 0, NaN exits 3."""
 import signal
 import subprocess
-import sys
 
 import pytest
 import tensorflow as tf
 
-from training_helpers import (NAN_SCRIPT, TRAIN_PY, TINY, all_finite, checkpoint_step, checkpoint_values, read_json,
-                              run_train, start_train, wait_for_checkpoint)
+from training_helpers import (all_finite, checkpoint_step, checkpoint_values, env, patched_cmd, read_json, run_train,
+                              start_train, wait_for_checkpoint)
 
 # 2 epochs of 6 steps, a backup every 2 steps: the first backup lands mid-epoch 1.
 RUN = ["--epochs", "2", "--steps-per-epoch", "6", "--backup-every-steps", "2"]
@@ -47,15 +45,15 @@ def test_sigterm_backs_up_and_exits_zero(tmp_path):
 
 
 @pytest.mark.slow
-def test_nan_loss_exits_nonzero_and_keeps_checkpoints(tmp_path):
-    # Images turn NaN from the 8th batch: epoch 1 (6 steps) completes, step 8 diverges.
-    cmd = [sys.executable, "-c", NAN_SCRIPT, TRAIN_PY, *TINY, "--model-dir", str(tmp_path), *RUN]
-    result = subprocess.run(cmd, capture_output=True, text=True, timeout=240,
-                            env={**os.environ, "NAN_AFTER": "7", "PYTHONPATH": os.path.dirname(TRAIN_PY)})
+def test_nan_inside_a_loop_exits_3_and_keeps_the_checkpoints_from_before_that_loop(tmp_path):
+    # 2 steps per loop: epoch 2's loops are steps 7-8 (backed up at 8), 9-10 and 11-12. The images of
+    # epoch 2 (training build 2) turn NaN from its 4th batch: step 10, the second step of a loop.
+    result = subprocess.run(patched_cmd(tmp_path, *RUN, "--steps-per-loop", "2"), capture_output=True, text=True,
+                            timeout=240, env=env(NAN_AT="2:3"))
     assert result.returncode == 3, result.stdout + result.stderr
-    assert "Training diverged: loss nan at step 8" in result.stdout
+    assert "Training diverged: loss nan at step 10" in result.stdout
     last_good = tf.train.latest_checkpoint(str(tmp_path / "checkpoints"))
-    assert checkpoint_step(last_good) == 6
-    assert checkpoint_step(tf.train.latest_checkpoint(str(tmp_path / "backup"))) == 6
-    assert all_finite(checkpoint_values(last_good)) and all_finite(checkpoint_values(tf.train.latest_checkpoint(str(tmp_path / "backup"))))
+    backup = tf.train.latest_checkpoint(str(tmp_path / "backup"))
+    assert (checkpoint_step(last_good), checkpoint_step(backup)) == (6, 8)  # the loop's own backup (10) is not written
+    assert all_finite(checkpoint_values(last_good)) and all_finite(checkpoint_values(backup))
     assert not (tmp_path / "metrics.json").exists()

@@ -107,6 +107,44 @@ def _seeds(seed: Optional[int]) -> tf.data.Dataset:
     return tf.data.Dataset.random(seed=seed, rerandomize_each_iteration=True).batch(2)
 
 
+def _order(dataset, training, seed, shuffle_buffer, repeat, skip):
+    """Shuffled (training) ``((image_bytes, label), element_seed)`` pairs; ``repeat`` makes the
+    stream endless (each pass reshuffled) and its first ``skip`` records are dropped before decode."""
+    if not training:
+        return dataset.map(lambda image, label: ((image, label), tf.zeros([2], tf.int64)))
+    dataset = dataset.shuffle(shuffle_buffer, seed=seed, reshuffle_each_iteration=True)
+    dataset = tf.data.Dataset.zip(dataset, _seeds(seed))
+    if repeat:
+        dataset = dataset.repeat()
+    return dataset.skip(skip) if skip else dataset
+
+
+def _decoded(dataset, training, image_size, crop, augment, randaugment_layers, randaugment_magnitude, counts,
+             deterministic):
+    """Decoded, cropped and augmented ``(image, label)``; only the decode (and crop) may skip an
+    image: augmentation runs after it, where errors propagate."""
+    def decode(record, element_seed):
+        image_bytes, label = record
+        if not training:
+            return preprocessing.preprocess_for_eval(image_bytes, image_size, crop.crop_padding), label, element_seed
+        crop_seed = tf.random.experimental.stateless_split(element_seed, 2)[0]
+        return preprocessing.preprocess_for_train(image_bytes, image_size, seed=crop_seed, crop=crop), label, element_seed
+
+    def placeholder(record, element_seed):
+        return tf.zeros([image_size, image_size, 3], tf.float32), record[1], element_seed
+
+    def augment_fn(image, label, element_seed):
+        augment_seed = tf.random.experimental.stateless_split(element_seed, 2)[1]
+        if augment == "autoaugment":
+            image = aug.autoaugment(image, augment_seed)
+        elif augment == "randaugment":
+            image = aug.randaugment(image, randaugment_layers, randaugment_magnitude, augment_seed)
+        return image, label
+
+    dataset = _skip_undecodable(dataset, decode, placeholder, counts, deterministic)
+    return dataset.map(augment_fn, num_parallel_calls=tf.data.AUTOTUNE)
+
+
 def build_dataset(
     source: str,
     split: str,
@@ -132,6 +170,8 @@ def build_dataset(
     shuffle_buffer: int = 10_000,
     label_offset: int = 1,
     crop: Optional[preprocessing.CropPolicy] = None,
+    repeat: bool = False,
+    skip_batches: int = 0,
 ) -> Tuple[tf.data.Dataset, DatasetInfo]:
     """Batches of ``(images float32 [B, S, S, 3] in 0-255, labels int32 [B])`` and a :class:`DatasetInfo`.
 
@@ -148,9 +188,16 @@ def build_dataset(
     ``input_context.get_per_replica_batch_size(batch_size)``. ``drop_remainder`` defaults to
     ``training``. Only undecodable images are skipped, and counted (:meth:`DatasetInfo.skipped`).
     ``crop`` overrides the source's crop policy (the reference's, except for ``digits``).
+
+    Training only: ``repeat`` gives an endless stream of passes, batched across pass ends (what a
+    trainer's epoch draws from); ``skip_batches`` drops that many batches from its start, as encoded
+    records before any decode, so a resumed epoch continues where it stopped: exactly, with
+    ``deterministic=True`` and when no image was undecodable among those skipped.
     """
     if augment not in AUGMENTS:
         raise ValueError(f"augment must be one of {AUGMENTS}, got {augment!r}")
+    if (repeat or skip_batches) and not training:
+        raise ValueError("repeat and skip_batches are for training datasets")
     if drop_remainder is None:
         drop_remainder = training
     read = sources.ReadOptions(split, holdout, training, seed, input_context, label_offset, holdout_shards,
@@ -162,43 +209,16 @@ def build_dataset(
                        batch_size, drop_remainder, crop, _counters(), records.classes_from, records.notes,
                        records.files)
 
-    dataset = records.dataset
-    if cache:
-        dataset = dataset.cache()
-    if training:
-        dataset = dataset.shuffle(shuffle_buffer, seed=seed, reshuffle_each_iteration=True)
-        dataset = tf.data.Dataset.zip(dataset, _seeds(seed))
-    else:
-        dataset = dataset.map(lambda image, label: ((image, label), tf.zeros([2], tf.int64)))
-
-    def decode(record, element_seed):
-        image_bytes, label = record
-        if not training:
-            return preprocessing.preprocess_for_eval(image_bytes, image_size, crop.crop_padding), label, element_seed
-        crop_seed = tf.random.experimental.stateless_split(element_seed, 2)[0]
-        return preprocessing.preprocess_for_train(image_bytes, image_size, seed=crop_seed, crop=crop), label, element_seed
-
-    def placeholder(record, element_seed):
-        return tf.zeros([image_size, image_size, 3], tf.float32), record[1], element_seed
-
-    def augment_fn(image, label, element_seed):
-        augment_seed = tf.random.experimental.stateless_split(element_seed, 2)[1]
-        if augment == "autoaugment":
-            image = aug.autoaugment(image, augment_seed)
-        elif augment == "randaugment":
-            image = aug.randaugment(image, randaugment_layers, randaugment_magnitude, augment_seed)
-        return image, label
-
-    # Only the decode (and crop) may skip an image; augmentation runs after, where errors propagate.
-    dataset = _skip_undecodable(dataset, decode, placeholder, info._counts, deterministic)
-    dataset = dataset.map(augment_fn, num_parallel_calls=tf.data.AUTOTUNE)
-
     per_replica = input_context.get_per_replica_batch_size(batch_size) if input_context else batch_size
+    dataset = records.dataset.cache() if cache else records.dataset
+    dataset = _order(dataset, training, seed, shuffle_buffer, repeat, skip_batches * per_replica)
+    dataset = _decoded(dataset, training, image_size, crop, augment, randaugment_layers, randaugment_magnitude,
+                       info._counts, deterministic)
     dataset = dataset.batch(per_replica, drop_remainder=drop_remainder)
     dataset = dataset.map(lambda x, y: (x, check_labels(y, num_classes, source, label_offset)))
     if training and (mixup > 0 or cutmix > 0):
-        mix_seed = None if seed is None else seed + 1
-        dataset = tf.data.Dataset.zip(dataset, _seeds(mix_seed)).map(
+        mix_seeds = _seeds(None if seed is None else seed + 1).skip(skip_batches)
+        dataset = tf.data.Dataset.zip(dataset, mix_seeds).map(
             lambda batch, s: aug.mix_batch(batch[0], batch[1], num_classes, mixup, cutmix, s),
             num_parallel_calls=tf.data.AUTOTUNE,
         )

@@ -7,6 +7,7 @@ one fixed order instead, and shards per worker by record.
 """
 from __future__ import annotations
 
+import functools
 import glob
 import os
 import re
@@ -62,8 +63,15 @@ def parse_example(serialized, label_offset: int):
 
 
 def _count(files, label_offset: int):
-    """(records, largest label) in one pass over the labels."""
-    labels = tf.data.TFRecordDataset(files).map(lambda s: parse_example(s, label_offset)[1])
+    """(records, largest label) in one pass over the labels; remembered per unchanged set of files,
+    since a trainer opens its training split again every epoch."""
+    stamps = tuple((f, os.stat(f).st_mtime_ns, os.stat(f).st_size) for f in files)
+    return _count_once(stamps, label_offset)
+
+
+@functools.lru_cache(maxsize=64)
+def _count_once(stamps, label_offset: int):
+    labels = tf.data.TFRecordDataset([f for f, _, _ in stamps]).map(lambda s: parse_example(s, label_offset)[1])
     count, top = labels.reduce((0, -1), lambda acc, y: (acc[0] + 1, tf.maximum(acc[1], y)))
     return int(count), int(top)
 

@@ -94,14 +94,18 @@ def _deep_update(base: Dict, updates: Dict) -> Dict:
 
 def parse(argv=None) -> Tuple[config_lib.TrainConfig, argparse.Namespace]:
     """(resolved config, parsed args): the recipe, ``--config``, then the flags given."""
-    args = vars(parser().parse_args(argv))
+    p = parser()
+    args = vars(p.parse_args(argv))
     data = {}
     if "config" in args:
         with open(args.pop("config"), encoding="utf-8") as f:
             data = json.load(f)
     dry_run = args.pop("dry_run", False)
     data = _deep_update(data, _nest(args))
-    cfg = config_lib.resolve(config_lib.from_dict(data))
+    try:
+        cfg = config_lib.resolve(config_lib.from_dict(data))
+    except ValueError as err:  # a bad value or config key: argparse's usage error, exit status 2
+        p.error(str(err))
     why = recipes.choose(data.get("recipe", "auto"), cfg.data.dataset)[1]
     return cfg, argparse.Namespace(dry_run=dry_run, recipe_reason=why)
 

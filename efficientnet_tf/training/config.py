@@ -97,7 +97,8 @@ class TrainConfig:
     eval_steps: Optional[int] = _f(None, "eval batches per evaluation (none: the whole split)")
     model_dir: Optional[str] = _f(None, "output directory (none: runs/<model>-<dataset name>)")
     seed: int = _f(0, "seed of weights, file order, shuffling and augmentation")
-    backup_every_steps: int = _f(500, "mid-epoch backups; one is also written at each epoch end")
+    steps_per_loop: str = _f("auto", "train steps per host call, N or auto (1 on CPU, min(steps per epoch, 100) on GPU/TPU)")
+    backup_every_steps: int = _f(500, "mid-epoch backups (at the loop boundary after every N steps); one is also written at each epoch end")
     export: bool = _f(True, "write model.keras and saved_model/ at the end")
 
     def to_dict(self) -> Dict[str, Any]:
@@ -139,6 +140,9 @@ def resolve(cfg: TrainConfig) -> TrainConfig:
         cfg.model.dropout_rate = variant.dropout
     if cfg.data.augment == "randaugment" and cfg.data.randaugment_magnitude is None:
         cfg.data.randaugment_magnitude = recipes.randaugment_magnitude(variant.name)
+    cfg.steps_per_loop = str(cfg.steps_per_loop).strip().lower()
+    if cfg.steps_per_loop != "auto" and not (cfg.steps_per_loop.isdigit() and int(cfg.steps_per_loop) >= 1):
+        raise ValueError(f"steps_per_loop must be a positive integer or 'auto', got {cfg.steps_per_loop!r}")
     if not cfg.model_dir:
         cfg.model_dir = f"runs/{variant.name}-{recipes.dataset_name(cfg.data.dataset)}"
     return cfg

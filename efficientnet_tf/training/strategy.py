@@ -73,6 +73,14 @@ def resolve_jit(jit_compile: str, strategy: tf.distribute.Strategy) -> bool:
     return _device_kind(strategy) != "cpu"
 
 
+def resolve_steps_per_loop(steps_per_loop: str, strategy: tf.distribute.Strategy, steps_per_epoch: int) -> int:
+    """Train steps per host call: ``auto`` is 1 on CPU, where nothing waits on the host, and
+    ``min(steps_per_epoch, 100)`` on GPU/TPU; a number is capped at the epoch's steps."""
+    if str(steps_per_loop) == "auto":
+        return 1 if _device_kind(strategy) == "cpu" else min(steps_per_epoch, 100)
+    return min(int(steps_per_loop), steps_per_epoch)
+
+
 def task_id() -> tuple:
     """(task type, index) from TF_CONFIG; a single process is the chief."""
     task = json.loads(os.environ.get("TF_CONFIG", "{}")).get("task", {})

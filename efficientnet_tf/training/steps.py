@@ -1,0 +1,120 @@
+"""The replicated functions: the N-step train loop, the eval step and the BN-statistics sync.
+
+The train loop runs ``n`` steps inside one ``tf.function`` over the distributed iterator (Orbit's
+``steps_per_loop``, Keras' ``steps_per_execution``): the statistics are summed on the device and
+read by the host once per loop, and the learning rate is read from the optimizer inside it. A
+non-finite loss ends the loop at that step, and the loop reports which step it was.
+"""
+from __future__ import annotations
+
+import keras
+import tensorflow as tf
+
+from efficientnet_tf.training.optimizer import batch_norm_variables, l2_loss, l2_variables
+
+STATS = ("loss_sum", "correct", "correct5", "count", "l2")
+
+
+class Steps:
+    def __init__(self, strategy, model, optimizer, ema, num_classes: int, cfg, jit: bool):
+        self.strategy, self.model, self.optimizer, self.ema = strategy, model, optimizer, ema
+        self.num_classes, self.cfg, self.jit = num_classes, cfg, jit
+        self.train_calls = 0  # host calls of the train loop, in this process
+        self._train_loop = self._make_train_loop()
+        self.eval_step = self._make_eval_step()
+        self.sync_statistics = self._make_sync_statistics()
+
+    def train_loop(self, iterator, steps: int) -> dict:
+        """Up to ``steps`` train steps in one call. Returns the sums of :data:`STATS` over the steps
+        run, ``steps`` (how many ran), ``bad_step`` (index of the first non-finite loss, or -1),
+        ``bad_loss`` and ``lr`` (the last step's), as Python numbers: the one host read of the loop."""
+        self.train_calls += 1
+        out = self._train_loop(iterator, tf.constant(steps, tf.int64))
+        return {k: v.numpy().item() for k, v in out.items()}
+
+    def _batch_stats(self, per_example_loss, probs, labels):
+        """Per-replica sums; reduced with SUM they give exact global means, even for uneven batches.
+
+        Soft (mixup/cutmix) labels count as their dominant class for top-1 and top-5.
+        """
+        probs = tf.cast(probs, tf.float32)
+        if labels.shape.rank == 2:
+            labels = tf.argmax(labels, -1, output_type=tf.int32)
+        k = min(5, self.num_classes)
+        return {"loss_sum": tf.reduce_sum(per_example_loss),
+                "correct": tf.reduce_sum(tf.cast(tf.equal(tf.argmax(probs, -1, output_type=tf.int32), labels), tf.float32)),
+                "correct5": tf.reduce_sum(tf.cast(tf.math.in_top_k(labels, probs, k), tf.float32)),
+                "count": tf.cast(tf.shape(labels)[0], tf.float32)}
+
+    def _reduce(self, stats):
+        return {k: self.strategy.reduce(tf.distribute.ReduceOp.SUM, v, axis=None) for k, v in stats.items()}
+
+    def _make_replica_step(self):
+        cfg, model, optimizer = self.cfg, self.model, self.optimizer
+        loss_fn = keras.losses.CategoricalCrossentropy(label_smoothing=cfg.optimizer.label_smoothing, reduction=None)
+        decay_vars = l2_variables(model)
+        replicas = self.strategy.num_replicas_in_sync
+
+        def replica_step(images, labels):
+            with tf.GradientTape() as tape:
+                probs = model(images, training=True)
+                targets = labels if labels.shape.rank == 2 else tf.one_hot(labels, self.num_classes)
+                per_example = loss_fn(targets, probs)
+                l2 = l2_loss(decay_vars, cfg.optimizer.weight_decay) / replicas
+                loss = tf.nn.compute_average_loss(per_example) + l2
+                scaled = optimizer.scale_loss(loss)
+            grads = tape.gradient(scaled, model.trainable_variables)
+            optimizer.apply(grads, model.trainable_variables)
+            return {**self._batch_stats(per_example, probs, labels), "l2": l2}
+
+        return tf.function(replica_step, jit_compile=True) if self.jit else replica_step
+
+    def _make_train_loop(self):
+        replica_step = self._make_replica_step()
+
+        @tf.function
+        def train_loop(iterator, steps):
+            sums = {k: tf.constant(0.0) for k in STATS}
+            done, bad_step = tf.constant(0, tf.int64), tf.constant(-1, tf.int64)
+            bad_loss, lr = tf.constant(0.0), tf.constant(0.0)
+            for i in tf.range(steps):
+                lr = tf.cast(self.optimizer.learning_rate, tf.float32)
+                stats = self._reduce(self.strategy.run(replica_step, args=next(iterator)))
+                if self.ema:
+                    self.ema.update()
+                sums = {k: sums[k] + stats[k] for k in STATS}
+                done += 1
+                loss = stats["loss_sum"] / stats["count"] + stats["l2"]
+                if not tf.math.is_finite(loss):
+                    bad_step, bad_loss = i, loss
+                    break
+            return {**sums, "steps": done, "bad_step": bad_step, "bad_loss": bad_loss, "lr": lr}
+        return train_loop
+
+    def _make_sync_statistics(self):
+        """Averages BN moving statistics (and their EMA) over all replicas, before every eval and save.
+
+        Keras updates them per replica, so without synchronized BN each replica, and each worker,
+        drifts apart; averaging makes every worker evaluate and save the same weights.
+        """
+        if self.strategy.num_replicas_in_sync == 1 or self.cfg.model.sync_bn:
+            return lambda: None
+        stats = [v.value for v in batch_norm_variables(self.model) if not v.trainable]
+        stats += self.ema.statistics_shadows if self.ema else []
+
+        def replica_fn():
+            means = tf.distribute.get_replica_context().all_reduce(tf.distribute.ReduceOp.MEAN, [tf.identity(v) for v in stats])
+            for var, mean in zip(stats, means):
+                var.assign(mean)
+        return tf.function(lambda: self.strategy.run(replica_fn))
+
+    def _make_eval_step(self):
+        model, num_classes = self.model, self.num_classes
+
+        def replica_step(images, labels):
+            probs = model(images, training=False)
+            per_example = keras.losses.categorical_crossentropy(tf.one_hot(labels, num_classes), tf.cast(probs, tf.float32))
+            return self._batch_stats(per_example, probs, labels)
+
+        return tf.function(lambda batch: self._reduce(self.strategy.run(replica_step, args=batch)),
+                           jit_compile=self.jit)
