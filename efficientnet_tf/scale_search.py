@@ -28,7 +28,11 @@ def run_search(
     tolerance: float = 0.1,
     seed: int = 0,
     resolution_multiple: int = 2,
+    steps_per_epoch: Optional[int] = None,
+    eval_steps: Optional[int] = None,
 ) -> List[dict]:
+    """Ranked rows (see :func:`scaling.grid_search`); ``steps_per_epoch`` and ``eval_steps`` (None:
+    whole splits) shorten each candidate's run, for a smoke test of the whole search."""
     from efficientnet_tf.data import build_dataset
     from efficientnet_tf.training import Trainer, config
 
@@ -39,7 +43,7 @@ def run_search(
         cfg = config.from_dict({
             "data": {"dataset": dataset, "data_dir": data_dir},
             "model": {"name": "b0", "width": width, "depth": depth, "image_size": resolution},
-            "epochs": epochs, "seed": seed, "export": False,
+            "epochs": epochs, "seed": seed, "export": False, "steps_per_epoch": steps_per_epoch, "eval_steps": eval_steps,
             "model_dir": os.path.join(out_dir, f"d{depth:g}_w{width:g}_r{resolution}"),
         })
         return Trainer(cfg).train()["top1"]

@@ -115,21 +115,33 @@ def test_mobilenetv2_from_block_strings_matches_keras():
 
 @pytest.mark.slow
 def test_scale_search_cli_trains_candidates_and_writes_table_and_plot(tmp_path, capsys, monkeypatch):
-    """A real search on digits, reduced to 2 candidates x 2 epochs to fit CI; the default
-    (6 x 8 epochs) is timed in the README."""
+    """A real search on digits through the CLI, reduced to fit CI: 2 candidates at depth 1.0 (the
+    fewest blocks to trace) x 2 epochs of 2 steps, evaluated on one batch; the default (6 x 8 full
+    epochs) is timed in the README."""
     import csv
+    import functools
+    import json
 
     from PIL import Image
 
-    from efficientnet_tf.__main__ import main
+    from efficientnet_tf import scale_search
+    from efficientnet_tf.__main__ import build_parser, main
 
+    defaults = build_parser().parse_args(["scale-search"])
+    assert (defaults.budget, defaults.epochs, defaults.target, defaults.tolerance) == (6, 8, 2.0, 0.1)
     monkeypatch.setenv("EFFICIENTNET_TF_CACHE", str(tmp_path / "cache"))
-    assert main(["scale-search", "--budget", "2", "--epochs", "2", "--out", str(tmp_path / "ss")]) == 0
+    monkeypatch.setattr(scale_search, "run_search", functools.partial(scale_search.run_search, steps_per_epoch=2, eval_steps=1))
+    # alpha * beta^2 * gamma^2 = 1.334 exactly for (1.0, 1.05, 1.1) and (1.0, 1.1, 1.05) alone in the grid.
+    assert main(["scale-search", "--budget", "2", "--epochs", "2", "--target", "1.334", "--tolerance", "0.001",
+                 "--out", str(tmp_path / "ss")]) == 0
     rows = list(csv.DictReader(open(tmp_path / "ss" / "scale_search.csv")))
     assert [r["rank"] for r in rows] == ["1", "2"]
-    assert {(r["alpha"], r["beta"], r["gamma"]) for r in rows} == {("1.5", "1.05", "1.1"), ("1.5", "1.1", "1.05")}
+    assert {(r["alpha"], r["beta"], r["gamma"]) for r in rows} == {("1.0", "1.05", "1.1"), ("1.0", "1.1", "1.05")}
     assert [r["resolution"] for r in sorted(rows, key=lambda r: r["gamma"])] == ["34", "36"]  # even pixels
     accuracies = [float(r["accuracy"]) for r in rows]
     assert accuracies == sorted(accuracies, reverse=True) and all(0.0 <= a <= 1.0 for a in accuracies)
+    for name in ("d1_w1.05_r36", "d1_w1.1_r34"):  # each candidate really trained, 2 epochs x 2 steps
+        metrics = json.load(open(tmp_path / "ss" / name / "metrics.json"))
+        assert (metrics["epochs"], metrics["steps"], metrics["examples"], metrics["image_size"]) == (2, 4, 64, int(name[-2:]))
     assert Image.open(tmp_path / "ss" / "scale_search.png").size == (600, 450)
     assert "wrote" in capsys.readouterr().out
