@@ -4,8 +4,9 @@ trained by ``model.fit(steps_per_execution=N)``, both at 1 and at N steps per ho
 Same optimizer (the recipe's RMSpropTF, loss-scaled under float16), loss, batch, resolution and
 synthetic data for all four; the precision and XLA setting follow ``--precision``/``--jit-compile``
 (auto: float32 without XLA on CPU, mixed_bfloat16/float16 with XLA on GPU/TPU). Ours runs N steps
-inside one ``tf.function`` over a dataset iterator with the loss summed on the device and one host
-read per call, as the trainer's ``--steps-per-loop`` does. Rounds alternate between the four so that
+inside one ``tf.function`` over a dataset iterator with its statistics summed on the device and one
+host read per call: the trainer's own loop (``--steps-per-loop``), with the recipe's L2 and label
+smoothing but no EMA (keras' fit has none). Rounds alternate between the four so that
 load from other processes hits them alike. Prints each rate and the ratios ours/keras.
 
     python benchmarks/train_throughput.py [--batch-size 32] [--image-size 224] [--steps-per-loop 8] [--loops 2] [--rounds 3]
@@ -21,32 +22,20 @@ import keras  # noqa: E402
 import tensorflow as tf  # noqa: E402
 
 import efficientnet_tf  # noqa: E402
-from efficientnet_tf.training.config import OptimizerConfig  # noqa: E402
+from efficientnet_tf.training.config import OptimizerConfig, TrainConfig  # noqa: E402
 from efficientnet_tf.training.optimizer import build_optimizer  # noqa: E402
+from efficientnet_tf.training.steps import Steps  # noqa: E402
 from efficientnet_tf.training.strategy import resolve_jit, resolve_precision  # noqa: E402
 
 
 def our_loop(model, precision, jit, steps_per_loop):
-    """One host call = ``steps_per_loop`` steps; the loss sum stays on the device until the call returns."""
-    optimizer = build_optimizer(OptimizerConfig(), 0.016, precision)
+    """The trainer's own N-step loop (:class:`efficientnet_tf.training.steps.Steps`), without EMA,
+    so both sides do the same work per step; one host read per call."""
+    cfg = TrainConfig()
+    optimizer = build_optimizer(cfg.optimizer, 0.016, precision)
     optimizer.build(model.trainable_variables)
-    loss_fn = keras.losses.CategoricalCrossentropy(label_smoothing=0.1)
-
-    @tf.function(jit_compile=jit)
-    def step(images, labels):
-        with tf.GradientTape() as tape:
-            loss = loss_fn(labels, tf.cast(model(images, training=True), tf.float32))
-            scaled = optimizer.scale_loss(loss)
-        optimizer.apply(tape.gradient(scaled, model.trainable_variables), model.trainable_variables)
-        return loss
-
-    @tf.function
-    def loop(iterator):
-        total = tf.constant(0.0)
-        for _ in tf.range(steps_per_loop):
-            total += step(*next(iterator))
-        return total
-    return loop
+    steps = Steps(tf.distribute.get_strategy(), model, optimizer, None, 1000, cfg, jit)
+    return lambda iterator: steps.train_loop(iterator, steps_per_loop)
 
 
 def keras_fit(model, precision, jit, steps_per_loop):
@@ -64,8 +53,7 @@ def timed(runner, data, calls: int, steps_per_loop: int) -> float:
     else:
         iterator = iter(data)
         for _ in range(calls):
-            loss = runner(iterator)
-        float(loss)
+            runner(iterator)  # returns host numbers: each call ends with its one host read
     return time.perf_counter() - t0
 
 
