@@ -13,12 +13,17 @@ $(STAMP): setup.py
 	$(PY) -m pip install -e ".[dev]"
 	touch $(STAMP)
 
+# Two workers on the 2-core CI machine: most of a TF test is single-threaded Python (tracing, building
+# models). loadfile keeps a file on one worker (module fixtures built once). PYTEST_WORKERS=0: in-process.
+PYTEST_WORKERS ?= 2
+XDIST := -n $(PYTEST_WORKERS) --dist loadfile
+
 test: $(STAMP)
-	$(PY) -m pytest
+	$(PY) -m pytest $(XDIST)
 
 # The inner loop: everything but the tests marked slow.
 test-fast: $(STAMP)
-	$(PY) -m pytest -m "not slow"
+	$(PY) -m pytest $(XDIST) -m "not slow"
 
 train: $(STAMP)
 	$(PY) train.py $(ARGS)

@@ -20,7 +20,7 @@ setup(
         "matplotlib",
     ],
     extras_require={
-        "dev": ["pytest", "pytest-timeout", "nbmake", "nbformat", "ipykernel"],
+        "dev": ["pytest", "pytest-timeout", "pytest-xdist", "nbmake", "nbformat", "ipykernel"],
         "gpu": ["tensorflow[and-cuda]>=2.16,<3"],
     },
     entry_points={"console_scripts": ["efficientnet-tf=efficientnet_tf.__main__:main"]},
