@@ -12,14 +12,14 @@ import tensorflow as tf
 
 from efficientnet_tf.training import config as config_lib
 from efficientnet_tf.training.trainer import Trainer
-from training_helpers import (TINY, checkpoint_step, env, free_ports, checkpoint_values, read_json, run_train, train_cmd)
+from training_helpers import (SMALL, TINY, checkpoint_step, env, free_ports, checkpoint_values, read_json, run_train, train_cmd)
 
 
 @pytest.mark.slow
 @pytest.mark.parametrize("precision", ["float32", "mixed_bfloat16", "mixed_float16"])
 def test_one_step_smoke_per_precision(tmp_path, precision):
-    cfg = config_lib.parse(TINY + ["--model-dir", str(tmp_path), "--epochs", "1", "--steps-per-epoch", "1",
-                                   "--eval-steps", "1", "--precision", precision, "--jit-compile", "auto"])
+    cfg = config_lib.parse(TINY + SMALL + ["--model-dir", str(tmp_path), "--epochs", "1", "--steps-per-epoch", "1",
+                                           "--eval-steps", "1", "--precision", precision, "--jit-compile", "auto"])
     trainer = Trainer(cfg)
     assert trainer.model.dtype_policy.name == precision and trainer.jit is False
     assert isinstance(trainer.optimizer, keras.optimizers.LossScaleOptimizer) == (precision == "mixed_float16")
@@ -32,7 +32,7 @@ def test_one_step_smoke_per_precision(tmp_path, precision):
 @pytest.mark.slow
 def test_full_outputs_and_saved_model(tmp_path):
     out = tmp_path / "run"
-    result = run_train(out, "--epochs", "2", "--steps-per-epoch", "2")
+    result = run_train(out, *SMALL, "--epochs", "2", "--steps-per-epoch", "2")
     assert result.returncode == 0, result.stdout + result.stderr
     cfg = config_lib.load(out / "config.json")
     assert cfg.model.image_size == 32 and cfg.model.dropout_rate == 0.2 and cfg.epochs == 2
@@ -50,8 +50,8 @@ def test_full_outputs_and_saved_model(tmp_path):
 
 @pytest.mark.slow
 def test_export_writes_model_keras_and_serving_saved_model(tmp_path):
-    cfg = config_lib.parse(TINY + ["--model-dir", str(tmp_path), "--epochs", "1", "--steps-per-epoch", "1",
-                                   "--eval-steps", "1"])
+    cfg = config_lib.parse(TINY + SMALL + ["--model-dir", str(tmp_path), "--epochs", "1", "--steps-per-epoch", "1",
+                                           "--eval-steps", "1"])
     trainer = Trainer(cfg)
     trainer.train()
     trainer.export()
@@ -89,19 +89,22 @@ def test_mixup_cutmix_and_randaugment_magnitude_reach_the_run(tmp_path, monkeypa
 
 @pytest.mark.slow
 def test_mirrored_strategy_over_two_logical_cpus(tmp_path):
-    result = run_train(tmp_path, "--strategy", "mirrored", "--cpu-devices", "2", "--epochs", "1",
-                       "--steps-per-epoch", "3", "--sync-bn")
+    # 4 steps at 2 per loop: the N-step loop over a distributed iterator.
+    result = run_train(tmp_path, *SMALL, "--strategy", "mirrored", "--cpu-devices", "2", "--epochs", "1",
+                       "--steps-per-epoch", "4", "--steps-per-loop", "2", "--sync-bn")
     assert result.returncode == 0, result.stdout + result.stderr
     assert "strategy=MirroredStrategy replicas=2" in result.stdout
     metrics = read_json(tmp_path / "metrics.json")
-    assert (metrics["replicas"], metrics["steps"], metrics["examples"]) == (2, 3, 32)
+    assert (metrics["replicas"], metrics["steps"], metrics["examples"], metrics["train_calls"]) == (2, 4, 32, 2)
 
 
 @pytest.mark.slow
 def test_multi_worker_two_processes_identical_weights(tmp_path):
     ports = free_ports(2)
     cluster = {"worker": [f"127.0.0.1:{p}" for p in ports]}
-    procs = [subprocess.Popen(train_cmd(tmp_path, "--strategy", "multi_worker", "--epochs", "1", "--steps-per-epoch", "3"),
+    # 4 steps in loops of 3 and 1: the workers' N-step loops must stay in step.
+    procs = [subprocess.Popen(train_cmd(tmp_path, *SMALL, "--strategy", "multi_worker", "--epochs", "1",
+                                        "--steps-per-epoch", "4", "--steps-per-loop", "3"),
                               env=env(TF_CONFIG=json.dumps({"cluster": cluster, "task": {"type": "worker", "index": i}})),
                               stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
              for i in range(2)]
@@ -115,8 +118,9 @@ def test_multi_worker_two_processes_identical_weights(tmp_path):
     assert all("strategy=CollectiveAllReduceStrategy replicas=2" in log for log in logs), logs[0][-3000:]
     dirs = [tmp_path, tmp_path / "workers" / "worker-1"]
     for d in dirs:
-        assert read_json(d / "metrics.json")["steps"] == 3 and read_json(d / "metrics.json")["replicas"] == 2
-    chief, worker = (checkpoint_values(os.path.join(d, "checkpoints", "ckpt-3")) for d in dirs)
-    assert chief.keys() == worker.keys() and len(chief) > 1000  # model, RMSProp slots, EMA
+        metrics = read_json(d / "metrics.json")
+        assert (metrics["steps"], metrics["replicas"], metrics["train_calls"]) == (4, 2, 2)
+    chief, worker = (checkpoint_values(os.path.join(d, "checkpoints", "ckpt-4")) for d in dirs)
+    assert chief.keys() == worker.keys() and len(chief) > 400  # the small B0's model, RMSProp slots, EMA
     for key in chief:
         np.testing.assert_array_equal(chief[key], worker[key], err_msg=key)

@@ -2,11 +2,12 @@
 from __future__ import annotations
 
 import contextlib
-import os
 
 import keras
 
 import efficientnet_tf
+from efficientnet_tf.export import export_saved_model
+from efficientnet_tf.run_dir import RunDir
 from efficientnet_tf.training import config as config_lib
 
 
@@ -24,12 +25,13 @@ def build_model(cfg: config_lib.TrainConfig, num_classes: int) -> keras.Model:
 
 
 def export_run(cfg: config_lib.TrainConfig, model: keras.Model, ema, info, out_dir: str) -> None:
-    """model.keras and saved_model/ from a float32 copy holding the EMA weights, built outside the strategy."""
+    """model.keras (with the labels and crop beside it) and saved_model/ from a float32 copy holding
+    the EMA weights, built outside the strategy."""
     keras.mixed_precision.set_global_policy("float32")
     serving = build_model(cfg, info.num_classes)
     with ema.swapped() if ema else contextlib.nullcontext():
         serving.set_weights(model.get_weights())
-    serving.save(os.path.join(out_dir, "model.keras"))
-    from efficientnet_tf.export import export_saved_model
-    export_saved_model(serving, os.path.join(out_dir, "saved_model"), class_names=info.class_names,
+    run = RunDir(out_dir)
+    run.save_model(serving, info.class_names, info.crop.crop_padding)
+    export_saved_model(serving, str(run.saved_model), class_names=info.class_names,
                        image_size=cfg.model.image_size, crop_padding=info.crop.crop_padding)
