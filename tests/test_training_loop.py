@@ -72,11 +72,15 @@ def test_a_killed_run_resumes_its_epoch_with_exactly_the_batches_it_had_not_seen
     proc.wait(timeout=30)
     killed_at = checkpoint_step(tf.train.latest_checkpoint(str(tmp_path / "backup")))
     assert 3 <= killed_at < 8, "the kill must land mid-epoch 1"
+    assert tf.train.latest_checkpoint(str(tmp_path / "checkpoints")) is None
     first = read_tap(tap)
     tap.rename(tmp_path / "tap-first.txt")
 
     out = _run(tmp_path, "--steps-per-loop", "1", "--backup-every-steps", "3", TAP_FILE=str(tap))
-    assert f"at step {killed_at} (epoch 1, {killed_at} of its 8 steps done)" in out
+    assert f"Resumed from {tmp_path / 'backup'}/ckpt-{killed_at} at step {killed_at} (epoch 1, {killed_at} of its 8 steps done)" in out
+    assert (read_json(tmp_path / "metrics.json")["epochs"], read_json(tmp_path / "metrics.json")["steps"]) == (2, 16)
+    assert [line.split(",")[:2] for line in (tmp_path / "history.csv").read_text().splitlines()[1:]] == [["1", "8"], ["2", "16"]]
+    assert not (tmp_path / "backup").exists()
     second = read_tap(tap)
     seen = first[1][:killed_at] + second[1][:8 - killed_at]  # what epoch 1 trained on, over both processes
     images = [d for batch in seen for d in batch]
