@@ -1,4 +1,5 @@
 """TFLite exports: float32 matches Keras, the quantized ones shrink, full-integer int8 keeps top-1."""
+import functools
 import os
 import subprocess
 import sys
@@ -15,8 +16,14 @@ from efficientnet_tf.export import export_saved_model, load_keras_model
 LITE_SIZE = 64  # at 32 px Lite0 reached only 0.53 top-1 in these steps (int8 agreement 0.83)
 
 
+@functools.cache
+def _tiny_tflite(quantization: str) -> bytes:
+    """Each conversion of the tiny export once per run: a conversion takes several seconds."""
+    return convert(tiny_export(), quantization)
+
+
 def test_float32_agrees_with_keras_at_any_batch():
-    runner = TFLiteModel(convert(tiny_export(), "float32"))
+    runner = TFLiteModel(_tiny_tflite("float32"))
     for batch in (1, 5):
         images = np.random.default_rng(batch).uniform(0, 255, (batch, SIZE, SIZE, 3)).astype(np.float32)
         got = runner(images)
@@ -26,10 +33,10 @@ def test_float32_agrees_with_keras_at_any_batch():
 
 def test_float16_and_dynamic_shrink_the_file_and_keep_the_outputs():
     images = np.random.default_rng(0).uniform(0, 255, (4, SIZE, SIZE, 3)).astype(np.float32)
-    sizes = {q: len(convert(tiny_export(), q)) for q in ("float32", "float16", "dynamic")}
+    sizes = {q: len(_tiny_tflite(q)) for q in ("float32", "float16", "dynamic")}
     assert 0.45 < sizes["float16"] / sizes["float32"] < 0.55
     assert sizes["dynamic"] / sizes["float32"] < 0.3
-    half = agreement(tiny_model(), TFLiteModel(convert(tiny_export(), "float16")), images)
+    half = agreement(tiny_model(), TFLiteModel(_tiny_tflite("float16")), images)
     assert half["max_abs_diff"] < 1e-3
 
 
