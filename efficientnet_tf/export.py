@@ -21,8 +21,6 @@ import tensorflow as tf
 
 from efficientnet_tf import preprocessing
 from efficientnet_tf import run_dir
-# Kept importable from here for existing callers (tests/test_cli.py, tests/test_tflite.py).
-from efficientnet_tf.run_dir import load_keras_model, stored_class_names, stored_crop_padding  # noqa: F401
 
 TOP_K = 5
 

@@ -10,7 +10,7 @@ import efficientnet_tf as et
 from checkpoint_helpers import block_expands, official_checkpoint, relative_diff
 from efficientnet_tf.__main__ import main
 from efficientnet_tf.checkpoint import load_checkpoint
-from efficientnet_tf.export import stored_crop_padding
+from efficientnet_tf.run_dir import stored_crop_padding
 from model_helpers import assert_logits_close, random_images
 from export_helpers import NAMES, TRAIN_SIZE, encode, object_image, random_image, tiny_model, trained_run_dir
 
