@@ -13,7 +13,8 @@ from efficientnet_tf.training import models
 from efficientnet_tf.training.ema import ExponentialMovingAverage
 from efficientnet_tf.training.optimizer import RMSpropTF, batch_norm_variables, build_optimizer, l2_loss, l2_variables
 from efficientnet_tf.training.schedule import WarmupDecay
-from efficientnet_tf.training.strategy import resolve_jit, resolve_precision
+from efficientnet_tf.training import strategy as strategy_lib
+from efficientnet_tf.training.strategy import resolve_jit, resolve_precision, resolve_steps_per_loop
 from efficientnet_tf.training.trainer import Trainer
 
 
@@ -49,6 +50,14 @@ def test_reference_recipe_defaults_and_digits_preset():
     path_error = "optimizer.'learning_rate'"
     with pytest.raises(ValueError, match=path_error):
         config_lib.from_dict({"optimizer": {"learning_rate": 1}})
+
+
+def test_steps_per_loop_auto_is_one_on_cpu_and_up_to_100_on_accelerators(monkeypatch):
+    strategy = tf.distribute.get_strategy()
+    assert [resolve_steps_per_loop("auto", strategy, spe) for spe in (5, 500)] == [1, 1]
+    assert [resolve_steps_per_loop("7", strategy, spe) for spe in (5, 500)] == [5, 7]  # never across an epoch end
+    monkeypatch.setattr(strategy_lib, "_device_kind", lambda s: "gpu")
+    assert [resolve_steps_per_loop("auto", strategy, spe) for spe in (5, 500)] == [5, 100]
 
 
 def test_auto_precision_and_jit_on_cpu():
