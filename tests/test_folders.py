@@ -83,12 +83,14 @@ def test_train_py_on_a_flat_folder_counts_skipped_images(tmp_path):
     lines = [line for line in log.splitlines() if line.startswith("epoch ")]
     assert len(lines) == 2 and all(line.endswith(", 1 validation") for line in lines), lines
     train_skipped = [int(line.split("| skipped ")[1].split()[0]) for line in lines]
-    assert 2 <= train_skipped[0] <= train_skipped[1] and all(n % 2 == 0 for n in train_skipped)  # 2 bad per pass
+    # Each epoch reads a pipeline of its own, 32 images from an endless stream of passes over the 27
+    # (25 decodable): it meets both bad images of its first pass at least, plus those it reads ahead.
+    assert train_skipped[0] >= 2 and train_skipped[1] - train_skipped[0] >= 2, train_skipped
     header, *rows = (out / "history.csv").read_text().splitlines()
     skipped = [dict(zip(header.split(","), r.split(",")))["eval_skipped"] for r in rows]
     assert skipped == ["1", "1"]
     metrics = read_json(out / "metrics.json")
-    assert (metrics["examples"], metrics["skipped"]) == (2, 1) and metrics["train_skipped"] >= 2
+    assert (metrics["examples"], metrics["skipped"]) == (2, 1) and metrics["train_skipped"] >= train_skipped[1]
 
 
 @pytest.mark.slow

@@ -8,6 +8,7 @@ noticed in seconds rather than the service's 10 minutes.
 from __future__ import annotations
 
 import argparse
+import os
 import signal
 import socket
 import threading
@@ -15,6 +16,7 @@ import threading
 import tensorflow as tf
 
 service = tf.data.experimental.service
+STOP_GRACE_S = 10.0
 
 
 def add_parser(sub) -> None:
@@ -71,6 +73,14 @@ def _serve(server, kind: str) -> int:
         signal.signal(signum, handler)
     while not stop.wait(1.0):
         pass
-    server._stop()  # noqa: SLF001  (the public servers have no stop; this is what their __del__ calls)
-    print(f"tf.data service {kind}: stopped on {received['signal']}", flush=True)
+    # The public servers have no stop; _stop is what their __del__ calls. A worker still busy with an
+    # endless job can take long to stop on a loaded host, so it gets STOP_GRACE_S, then the process
+    # exits anyway (the OS frees its ports), as an orchestrator's SIGKILL would.
+    stopper = threading.Thread(target=server._stop, daemon=True)  # noqa: SLF001
+    stopper.start()
+    stopper.join(STOP_GRACE_S)
+    late = f" (still stopping after {STOP_GRACE_S:g} s: exiting anyway)" if stopper.is_alive() else ""
+    print(f"tf.data service {kind}: stopped on {received['signal']}{late}", flush=True)
+    if late:
+        os._exit(0)
     return 0
