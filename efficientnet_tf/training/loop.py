@@ -11,6 +11,9 @@ checkpoint live in the run directory (:mod:`efficientnet_tf.run_dir`):
 - ``checkpoints/``: at each epoch end (the last good ones).
 - ``best/``: whenever the EMA weights reach a new best top-1 on the per-epoch eval split.
 
+Undecodable images skipped so far are in every epoch's log line, ``history.csv`` and ``metrics.json``;
+they count what the pipelines decoded, read-ahead included.
+
 A non-finite loss raises :class:`Diverged` after its loop, before anything more is saved: the
 checkpoints and backup are as they were before that loop.
 """
@@ -28,6 +31,7 @@ import tensorflow as tf
 from efficientnet_tf.run_dir import newest_checkpoint
 from efficientnet_tf.training import outputs
 from efficientnet_tf.training.inputs import NoImages
+from efficientnet_tf.training.steps import STATS
 
 
 class Diverged(FloatingPointError):
@@ -82,7 +86,7 @@ class Loop:
                                f"checkpoints in {t.out_dir} are left as they were")
             previous, step = step, step + out["steps"]
             t.step.assign(step)
-            for k in ("loss_sum", "correct", "correct5", "count", "l2"):
+            for k in STATS:
                 sums[k] = sums.get(k, 0.0) + out[k]
             progbar.update(step - epoch * spe, [("loss", out["loss_sum"] / out["count"] + out["l2"] / out["steps"]),
                                                 ("top1", out["correct"] / out["count"]), ("lr", out["lr"])])
