@@ -67,9 +67,28 @@ class Cluster:
         try:
             return proc.wait(timeout)
         except subprocess.TimeoutExpired:
+            state = _proc_state(proc.pid)
             proc.kill()
             proc.wait()
-            raise AssertionError(f"{name} ignored {signal.Signals(signum).name}:\n{self.log(name)}") from None
+            raise AssertionError(f"{name} ignored {signal.Signals(signum).name}:\n{self.log(name)}\n{state}") from None
+
+
+def _proc_state(pid: int) -> str:
+    """What the kernel says of a process that did not exit: signal masks, and each thread's state and wait."""
+    keys = ("State", "Threads", "SigPnd", "ShdPnd", "SigBlk", "SigIgn", "SigCgt")
+    try:
+        with open(f"/proc/{pid}/status", encoding="utf-8") as f:
+            lines = [line.strip() for line in f if line.split(":")[0] in keys]
+        for tid in sorted(os.listdir(f"/proc/{pid}/task"), key=int)[:40]:
+            with open(f"/proc/{pid}/task/{tid}/stat", encoding="utf-8") as f:
+                stat = f.read().rsplit(")", 1)[1].split()
+            with open(f"/proc/{pid}/task/{tid}/comm", encoding="utf-8") as comm, \
+                    open(f"/proc/{pid}/task/{tid}/wchan", encoding="utf-8") as wchan:
+                lines.append(f"thread {tid} {comm.read().strip()}: state {stat[0]}, utime {stat[11]}, "
+                             f"stime {stat[12]}, wchan {wchan.read()}")
+    except OSError as error:
+        lines = [f"/proc/{pid}: {error}"]
+    return "\n".join(lines)
 
 
 def _alive(pid: int) -> bool:

@@ -18,7 +18,7 @@ import tensorflow as tf
 
 from efficientnet_tf.data import build_dataset, service
 from efficientnet_tf.preprocessing import CropPolicy
-from service_helpers import service_cluster, shared_cluster  # noqa: F401  (fixtures)
+from service_helpers import Cluster, cleanup, service_cluster, shared_cluster  # noqa: F401  (fixtures)
 from training_helpers import REPO, TRAIN_PY, env, free_ports, read_json
 
 NUM_DIGITS_TRAIN = 1437  # scikit-learn's 1,797 digits less the 360 kept for validation
@@ -118,6 +118,37 @@ def test_servers_exit_zero_on_sigterm_and_sigint(shared_cluster):  # noqa: F811
     assert shared_cluster.stop("dispatcher", signal.SIGTERM) == 0
     assert "worker: stopped on SIGINT" in shared_cluster.log("worker1")
     assert "dispatcher: stopped on SIGTERM" in shared_cluster.log("dispatcher")
+
+
+# Reads a dataset registered earlier, by id: NOT_FOUND unless the dispatcher knows that id.
+FROM_ID = """
+import tensorflow as tf
+dataset = tf.data.experimental.service.from_dataset_id(
+    "parallel_epochs", "{address}", dataset_id="{dataset_id}", element_spec=tf.TensorSpec([], tf.int64))
+print(sorted(int(x) for x in dataset))
+"""
+
+
+@pytest.mark.slow
+def test_a_fault_tolerant_dispatcher_restarted_after_sigterm_still_knows_its_datasets(tmp_path):
+    """--work-dir: what the journal held at the SIGTERM is what the restarted dispatcher serves."""
+    cluster = Cluster(tmp_path)
+    journal = tmp_path / "journal"
+    try:
+        cluster.start_dispatcher("--work-dir", journal)
+        cluster.start_worker("worker0")
+        cluster.wait("dispatcher", "worker0")
+        dataset_id = tf.data.experimental.service.register_dataset(cluster.address, tf.data.Dataset.range(5))
+        assert cluster.stop("dispatcher") == 0 and f"fault-tolerant, journal in {journal}" in cluster.log("dispatcher")
+        cluster.start_dispatcher("--work-dir", journal)  # same port; the worker's heartbeats find it again
+        cluster.wait("dispatcher")
+        script = FROM_ID.format(address=cluster.address, dataset_id=dataset_id.numpy().decode())
+        read = subprocess.run([sys.executable, "-c", script], env=env(), cwd=REPO, capture_output=True, text=True,
+                              timeout=180)
+        assert read.returncode == 0, read.stderr[-3000:]
+        assert read.stdout.splitlines()[-1] == "[0, 1, 2, 3, 4]"
+    finally:
+        cleanup(cluster)
 
 
 def _train_cmd(model_dir, address, *args):
