@@ -14,9 +14,10 @@ $(STAMP): setup.py
 	touch $(STAMP)
 
 # Two workers on the 2-core CI machine: most of a TF test is single-threaded Python (tracing, building
-# models). loadfile keeps a file on one worker (module fixtures built once). PYTEST_WORKERS=0: in-process.
+# models). loadfile keeps a file on one worker (module fixtures built once); --no-loadscope-reorder hands
+# out files in conftest's order, longest first. PYTEST_WORKERS=0: in-process.
 PYTEST_WORKERS ?= 2
-XDIST := -n $(PYTEST_WORKERS) --dist loadfile
+XDIST := -n $(PYTEST_WORKERS) --dist loadfile --no-loadscope-reorder
 
 test: $(STAMP)
 	$(PY) -m pytest $(XDIST)
