@@ -1,10 +1,12 @@
-"""augment: every op eager and inside tf.data, 0-255 and shapes kept, PIL-exact where PIL defines it."""
+"""augment, image_ops, mixing: every op eager and inside tf.data, 0-255 and shapes kept, PIL-exact where PIL defines it."""
 import numpy as np
 import pytest
 import tensorflow as tf
 from PIL import Image, ImageOps
 
 from efficientnet_tf.data import augment as A
+from efficientnet_tf.data import image_ops as ops
+from efficientnet_tf.data import mixing
 from tests.data_helpers import natural_image
 
 IMAGE = natural_image(40, 56, seed=2)
@@ -31,13 +33,13 @@ def test_op_eager_equals_dataset_and_keeps_range(name, level):
 def test_ops_match_pil():
     image = natural_image(40, 56, seed=3) // 2 + 20  # not full-range, so autocontrast/equalize act
     t = tf.constant(image)
-    np.testing.assert_array_equal(A.equalize(t).numpy(), np.asarray(ImageOps.equalize(Image.fromarray(image))))
+    np.testing.assert_array_equal(ops.equalize(t).numpy(), np.asarray(ImageOps.equalize(Image.fromarray(image))))
     # float32 vs PIL's double can truncate one level lower.
     contrasted = np.asarray(ImageOps.autocontrast(Image.fromarray(image))).astype(int)
-    assert np.abs(A.autocontrast(t).numpy().astype(int) - contrasted).max() <= 1
-    np.testing.assert_array_equal(A.invert(t).numpy(), 255 - image)
-    np.testing.assert_array_equal(A.posterize(t, 2).numpy(), image & 0b11000000)
-    np.testing.assert_array_equal(A.solarize(t, 100).numpy(), np.where(image < 100, image, 255 - image))
+    assert np.abs(ops.autocontrast(t).numpy().astype(int) - contrasted).max() <= 1
+    np.testing.assert_array_equal(ops.invert(t).numpy(), 255 - image)
+    np.testing.assert_array_equal(ops.posterize(t, 2).numpy(), image & 0b11000000)
+    np.testing.assert_array_equal(ops.solarize(t, 100).numpy(), np.where(image < 100, image, 255 - image))
 
 
 def test_reference_level_mapping():
@@ -88,7 +90,7 @@ def test_policies_eager_and_in_dataset(fn):
 def test_mix_batch(mixup, cutmix):
     images = tf.random.stateless_uniform([6, 16, 16, 3], [1, 2], 0, 255)
     labels = tf.constant([0, 1, 2, 3, 4, 0])
-    x, y = A.mix_batch(images, labels, 5, mixup, cutmix, SEED)
+    x, y = mixing.mix_batch(images, labels, 5, mixup, cutmix, SEED)
     assert x.shape == (6, 16, 16, 3) and y.shape == (6, 5) and y.dtype == tf.float32
     np.testing.assert_allclose(y.numpy().sum(axis=1), 1.0, rtol=1e-6)
     assert 0.0 <= float(tf.reduce_min(x)) and float(tf.reduce_max(x)) <= 255.0
@@ -110,7 +112,7 @@ def test_transform_equals_tf_projective_transform(transform):
     native = tf.raw_ops.ImageProjectiveTransformV3(
         images=image[tf.newaxis], transforms=tf.constant([transform]), output_shape=[57, 83],
         fill_value=128.0, interpolation="NEAREST", fill_mode="CONSTANT")[0]
-    np.testing.assert_array_equal(A._transform(image, tf.constant(transform)).numpy(), native.numpy())
+    np.testing.assert_array_equal(ops._transform(image, tf.constant(transform)).numpy(), native.numpy())
 
 
 def test_sharpness_and_solarize_add_match_numpy_reference():
@@ -122,9 +124,9 @@ def test_sharpness_and_solarize_add_match_numpy_reference():
     degenerate[1:-1, 1:-1] = np.round(smooth)
     for factor in (0.1, 1.0, 1.9):
         expected = np.clip(degenerate + factor * (x - degenerate), 0, 255).astype(np.uint8)
-        np.testing.assert_array_equal(A.sharpness(tf.constant(image), factor).numpy(), expected)
+        np.testing.assert_array_equal(ops.sharpness(tf.constant(image), factor).numpy(), expected)
     for addition in (0, 30, 110, 300):
         expected = np.where(image < 128, np.clip(image.astype(int) + addition, 0, 255), image)
-        np.testing.assert_array_equal(A.solarize_add(tf.constant(image), addition).numpy(), expected)
+        np.testing.assert_array_equal(ops.solarize_add(tf.constant(image), addition).numpy(), expected)
     with pytest.raises(ValueError, match="addition >= 0"):
-        A.solarize_add(tf.constant(image), -1)
+        ops.solarize_add(tf.constant(image), -1)

@@ -10,6 +10,7 @@ import tensorflow as tf
 
 from efficientnet_tf import preprocessing
 from efficientnet_tf.data import augment as aug
+from efficientnet_tf.data import mixing
 from efficientnet_tf.data import common, sources
 
 logger = logging.getLogger(__name__)
@@ -219,7 +220,7 @@ def build_dataset(
     if training and (mixup > 0 or cutmix > 0):
         mix_seeds = _seeds(None if seed is None else seed + 1).skip(skip_batches)
         dataset = tf.data.Dataset.zip(dataset, mix_seeds).map(
-            lambda batch, s: aug.mix_batch(batch[0], batch[1], num_classes, mixup, cutmix, s),
+            lambda batch, s: mixing.mix_batch(batch[0], batch[1], num_classes, mixup, cutmix, s),
             num_parallel_calls=tf.data.AUTOTUNE,
         )
     dataset = dataset.prefetch(tf.data.AUTOTUNE)
