@@ -23,5 +23,5 @@ setup(
         "dev": ["pytest", "pytest-timeout", "pytest-xdist", "nbmake", "nbformat", "ipykernel"],
         "gpu": ["tensorflow[and-cuda]>=2.16,<3"],
     },
-    entry_points={"console_scripts": ["efficientnet-tf=efficientnet_tf.__main__:main"]},
+    entry_points={"console_scripts": ["efficientnet-tf=efficientnet_tf.cli:main"]},
 )

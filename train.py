@@ -1,10 +1,7 @@
-"""Trains EfficientNet; defaults train B0 on digits in a few minutes on CPU. See --help and README."""
-import os
+"""Trains EfficientNet: ``efficientnet-tf train`` under its design-card name. See --help and README."""
 import sys
 
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # before TensorFlow loads: keep the progress readable
-
-from efficientnet_tf.training import main  # noqa: E402
+from efficientnet_tf.cli.train import main
 
 if __name__ == "__main__":
     sys.exit(main())

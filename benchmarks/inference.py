@@ -24,8 +24,8 @@ import tensorflow as tf  # noqa: E402
 
 from efficientnet_tf import create_model, profile  # noqa: E402
 from efficientnet_tf.data import build_dataset  # noqa: E402
-from efficientnet_tf.export import export_saved_model  # noqa: E402
-from efficientnet_tf.tflite import TFLiteModel, convert, representative_images  # noqa: E402
+from efficientnet_tf.serving.saved_model import export_saved_model  # noqa: E402
+from efficientnet_tf.serving.tflite import TFLiteModel, convert, representative_images  # noqa: E402
 
 
 def peak_rss_mib() -> float:

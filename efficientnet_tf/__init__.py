@@ -1,10 +1,10 @@
 """EfficientNet B0-B8, L2 and Lite0-Lite4 for Keras 3 / TensorFlow (Tan & Le, 2019)."""
-from efficientnet_tf.block_args import DEFAULT_BLOCKS_ARGS, BlockArgs, decode, encode
-from efficientnet_tf.finetune import block_names, unfreeze
-from efficientnet_tf.features import FeatureInfo, feature_extractor, feature_info
-from efficientnet_tf.imagenet import decode_predictions, preprocess_input
-from efficientnet_tf.layers import NORMALIZATIONS, ImageNormalization, StochasticDepth
-from efficientnet_tf.model import (
+from efficientnet_tf.models.block_args import DEFAULT_BLOCKS_ARGS, BlockArgs, decode, encode
+from efficientnet_tf.models.finetune import block_names, unfreeze
+from efficientnet_tf.models.features import FeatureInfo, feature_extractor, feature_info
+from efficientnet_tf.models.imagenet import decode_predictions, preprocess_input
+from efficientnet_tf.models.layers import NORMALIZATIONS, ImageNormalization, StochasticDepth
+from efficientnet_tf.models.efficientnet import (
     MODELS,
     EfficientNet,
     EfficientNetB0,
@@ -26,7 +26,7 @@ from efficientnet_tf.model import (
     round_filters,
     round_repeats,
 )
-from efficientnet_tf.profile import profile
-from efficientnet_tf.variants import Variant, get_variant, list_variants
+from efficientnet_tf.models.profile import profile
+from efficientnet_tf.models.variants import Variant, get_variant, list_variants
 
 __version__ = "0.1.0"

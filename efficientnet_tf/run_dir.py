@@ -27,7 +27,6 @@ import keras
 import tensorflow as tf
 
 from efficientnet_tf import preprocessing
-from efficientnet_tf.model import create_model
 
 MODEL_FILE = "model.keras"
 SAVED_MODEL_DIR = "saved_model"
@@ -123,22 +122,3 @@ def stored_class_names(path) -> Optional[List[str]]:
 def stored_crop_padding(path) -> int:
     lines = _stored(path, CROP_PADDING_FILE)
     return int(lines[0]) if lines else preprocessing.CROP_PADDING
-
-
-def load_keras_model(model_dir=None, model: Optional[str] = None, weights=None, image_size=None) -> keras.Model:
-    """The one Keras loader: a ``.keras`` file or a run directory's ``model.keras`` (``safe_mode=True``),
-    or a variant built by name (``model="b0"``) with ``weights`` (a file, ``"imagenet"`` or None).
-    """
-    if model is not None:
-        shape = (image_size, image_size, 3) if image_size else None
-        return create_model(model, weights=weights, input_shape=shape)
-    path = Path(model_dir)
-    if path.is_dir():
-        found = sorted(path.glob("*.keras"))
-        if not found:
-            hint = " (it is a SavedModel, which this needs the .keras file for)" if is_saved_model(path) else ""
-            raise FileNotFoundError(f"no .keras model in {path}{hint}")
-        path = path / MODEL_FILE if (path / MODEL_FILE).is_file() else found[0]
-    if path.suffix != ".keras":
-        raise ValueError(f"{path}: only .keras files are loaded (SavedModels and .h5 files are code; see SECURITY.md)")
-    return keras.saving.load_model(path, safe_mode=True)

@@ -1,6 +1,6 @@
 """Official tensorflow/tpu checkpoints as TF1 wrote them (by name, with tf.raw_ops.SaveV2), for the loader tests.
 
-The names are spelled out here from the published scheme, not taken from efficientnet_tf.checkpoint:
+The names are spelled out here from the published scheme, not taken from efficientnet_tf.weights.checkpoint:
 - the model's variables live under its scope, ``efficientnet-b0/`` (``efficientnet-lite0/`` ...);
 - ``stem/conv2d/kernel`` and ``stem/tpu_batch_normalization/{gamma,beta,moving_mean,moving_variance}``;
 - blocks are numbered flat, ``blocks_0`` ... over the scaled repeats; inside a block, tf.layers names

@@ -15,7 +15,7 @@ from PIL import Image
 
 from efficientnet_tf import EfficientNet, create_model
 from efficientnet_tf.data import build_dataset
-from efficientnet_tf.export import export_saved_model
+from efficientnet_tf.serving.saved_model import export_saved_model
 from efficientnet_tf.preprocessing import CROP_PADDING
 from efficientnet_tf.run_dir import RunDir
 

@@ -3,7 +3,7 @@ import h5py
 import keras
 import numpy as np
 
-from efficientnet_tf.layers import IMAGENET_MEAN_RGB, IMAGENET_STD_RGB
+from efficientnet_tf.models.layers import IMAGENET_MEAN_RGB, IMAGENET_STD_RGB
 
 VARIANTS = ("b0", "b1", "b2", "b3", "b4", "b5", "b6", "b7")
 

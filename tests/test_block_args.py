@@ -3,7 +3,7 @@ import dataclasses
 import pytest
 
 from efficientnet_tf import DEFAULT_BLOCKS_ARGS, BlockArgs, decode, encode
-from efficientnet_tf.block_args import as_block_args
+from efficientnet_tf.models.block_args import as_block_args
 
 
 @pytest.mark.parametrize("string", DEFAULT_BLOCKS_ARGS)

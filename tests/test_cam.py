@@ -6,7 +6,7 @@ import pytest
 import tensorflow as tf
 
 from efficientnet_tf import EfficientNet, create_model
-from efficientnet_tf.cam import draw, feature_grid, heatmaps, image_cam, overlay
+from efficientnet_tf.serving.cam import draw, feature_grid, heatmaps, image_cam, overlay
 from export_helpers import CAM_SIZE, CLASSES, encode, object_image, random_boxes, random_image, trained_object_model
 
 # Two stride-2 MBConv stages without SE: stride 8 and a 23-px receptive field that fits in the image.

@@ -9,8 +9,8 @@ import tensorflow as tf
 import efficientnet_tf as et
 from checkpoint_helpers import (assign_by_position, block_expands, model_variables, official_checkpoint, official_names,
                                 relative_diff, write_checkpoint)
-from efficientnet_tf.checkpoint import load_checkpoint
-from efficientnet_tf.convert import write_legacy_h5
+from efficientnet_tf.weights.checkpoint import load_checkpoint
+from efficientnet_tf.weights.convert import write_legacy_h5
 from model_helpers import random_images
 
 # variant -> (builder, official scope, depth coefficient, Lite, input size, head width). B2 at 97 px

@@ -5,9 +5,10 @@ import os
 
 import pytest
 
-from efficientnet_tf.training import cli, recipes
+from efficientnet_tf.cli import train as cli
+from efficientnet_tf.training import recipes
 from efficientnet_tf.training import config as config_lib
-from efficientnet_tf.training.run import main
+from efficientnet_tf.cli.train import main
 
 # The reference's minival: the first 20 of ImageNet's 1,024 train files hold 25,022 images.
 REFERENCE_MINIVAL = "25,022 images"

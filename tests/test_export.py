@@ -9,8 +9,9 @@ import pytest
 import tensorflow as tf
 
 from efficientnet_tf import preprocessing
-from efficientnet_tf.export import default_class_names, export_saved_model, imagenet_class_names
-from efficientnet_tf.run_dir import load_keras_model, stored_class_names, stored_crop_padding
+from efficientnet_tf.serving.saved_model import default_class_names, export_saved_model, imagenet_class_names
+from efficientnet_tf.run_dir import stored_class_names, stored_crop_padding
+from efficientnet_tf.serving.loading import load_keras_model
 from export_helpers import CLASSES, NAMES, SIZE, encode, random_image, tiny_export, tiny_loaded, tiny_model
 
 SAVED_MODEL_CLI = str(Path(sys.executable).with_name("saved_model_cli"))

@@ -6,7 +6,7 @@ import pytest
 import tensorflow as tf
 
 from efficientnet_tf.data import build_dataset
-from efficientnet_tf.training import cli
+from efficientnet_tf.cli import train as cli
 from efficientnet_tf.training.inputs import Inputs
 from tests.data_helpers import encode, natural_image
 from training_helpers import read_json, run_train
@@ -103,4 +103,6 @@ def test_split_where_nothing_decodes_is_an_error(tmp_path):
     result = run_train(tmp_path / "run", "--dataset", f"folder:{root}", "--batch-size", "4", "--epochs", "1",
                        "--steps-per-epoch", "1", *SLIM)
     assert result.returncode == 2, result.stdout + result.stderr
-    assert "Error: no 'validation' image of folder:" in result.stdout and "could be decoded (3 skipped)" in result.stdout
+    error = result.stderr.strip().splitlines()[-1]  # one line, no traceback
+    assert error.startswith("efficientnet-tf train: error: no 'validation' image of folder:"), result.stderr
+    assert error.endswith("could be decoded (3 skipped)") and "Traceback" not in result.stderr

@@ -100,7 +100,7 @@ def test_class_index_wnids_are_imagenet2012s():
     """Class i is the i-th WNID in sorted order, as tensorflow_datasets' imagenet2012 labels list them."""
     from importlib import resources
 
-    from efficientnet_tf.imagenet import class_index
+    from efficientnet_tf.models.imagenet import class_index
 
     tfds_labels = resources.files("tensorflow_datasets").joinpath("datasets/imagenet2012/labels.txt")
     wnids = tfds_labels.read_text().split()

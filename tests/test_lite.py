@@ -71,7 +71,7 @@ def test_lite_registry_and_summary_rows(capsys):
     assert et.get_variant("efficientnet-lite3") == et.get_variant("EfficientNetLite3") == et.get_variant("lite3")
     assert et.get_variant("lite3").resolution == 280 and et.EfficientNetLite3.__name__ == "EfficientNetLite3"
     assert et.create_model("lite2", include_top=False).name == "efficientnetlite2"
-    from efficientnet_tf.summary import format_table, summary_rows
+    from efficientnet_tf.scaling.summary import format_table, summary_rows
 
     rows = summary_rows(["lite0"])
     assert rows[0]["params"] == 4_694_031 and rows[0]["model"] == "lite0"

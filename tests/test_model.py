@@ -3,7 +3,7 @@ import numpy as np
 import pytest
 
 import efficientnet_tf as et
-from efficientnet_tf.layers import StochasticDepth
+from efficientnet_tf.models.layers import StochasticDepth
 from model_helpers import (
     VARIANTS, assert_logits_close, copy_weights, keras_app, randomize, random_images, set_true_normalization,
 )
@@ -223,7 +223,7 @@ def test_registry():
 def test_summary_cli(capsys, tmp_path):
     from PIL import Image
 
-    from efficientnet_tf.__main__ import main
+    from efficientnet_tf.cli import main
 
     assert main(["summary", "b0", "b1", "--plot", str(tmp_path / "s.png")]) == 0
     out = capsys.readouterr().out

@@ -12,8 +12,8 @@ import tensorflow as tf
 from PIL import Image
 
 from efficientnet_tf import EfficientNet, preprocessing
-from efficientnet_tf.__main__ import main
-from efficientnet_tf.predict import bytes_classifier
+from efficientnet_tf.cli import main
+from efficientnet_tf.serving.predict import bytes_classifier
 from efficientnet_tf.run_dir import RunDir, newest_checkpoint
 
 NAMES = ["ant", "bee", "cat"]

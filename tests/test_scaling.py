@@ -4,7 +4,7 @@ import keras
 import pytest
 
 import efficientnet_tf as et
-from efficientnet_tf import scaling
+from efficientnet_tf.scaling import method as scaling
 
 OFFICIAL = {  # tensorflow/tpu efficientnet_builder: (width, depth, resolution, dropout)
     "b0": (1.0, 1.0, 224, 0.2), "b1": (1.0, 1.1, 240, 0.2), "b2": (1.1, 1.2, 260, 0.3),
@@ -124,8 +124,8 @@ def test_scale_search_cli_trains_candidates_and_writes_table_and_plot(tmp_path, 
 
     from PIL import Image
 
-    from efficientnet_tf import scale_search
-    from efficientnet_tf.__main__ import build_parser, main
+    from efficientnet_tf.scaling import search as scale_search
+    from efficientnet_tf.cli import build_parser, main
 
     defaults = build_parser().parse_args(["scale-search"])
     assert (defaults.budget, defaults.epochs, defaults.target, defaults.tolerance) == (6, 8, 2.0, 0.1)

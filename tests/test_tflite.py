@@ -9,10 +9,10 @@ import keras
 import numpy as np
 import pytest
 
-from efficientnet_tf.tflite import TFLiteModel, agreement, convert, export_variants
+from efficientnet_tf.serving.tflite import TFLiteModel, agreement, convert, export_variants
 from export_helpers import CLASSES, SIZE, holdout_batch, object_source, tiny_export, tiny_model, trained_run_dir
-from efficientnet_tf.export import export_saved_model
-from efficientnet_tf.run_dir import load_keras_model
+from efficientnet_tf.serving.saved_model import export_saved_model
+from efficientnet_tf.serving.loading import load_keras_model
 
 LITE_SIZE = 64  # at 32 px Lite0 reached only 0.53 top-1 in these steps (int8 agreement 0.83)
 

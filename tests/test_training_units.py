@@ -9,7 +9,7 @@ import tensorflow as tf
 import efficientnet_tf
 from efficientnet_tf.preprocessing import CropPolicy
 from efficientnet_tf.training import config as config_lib
-from efficientnet_tf.training import models
+from efficientnet_tf.training import build
 from efficientnet_tf.training.ema import ExponentialMovingAverage
 from efficientnet_tf.training.optimizer import RMSpropTF, batch_norm_variables, build_optimizer, l2_loss, l2_variables
 from efficientnet_tf.training.schedule import WarmupDecay
@@ -124,7 +124,7 @@ def test_export_puts_the_global_policy_back(tmp_path):
     cfg = config_lib.resolve(config_lib.TrainConfig(model=config_lib.ModelConfig(
         width=0.25, depth=0.2, image_size=32, dropout_rate=0.0), model_dir=str(tmp_path)))
     keras.utils.set_random_seed(0)
-    model = models.build_model(cfg, 3)
+    model = build.build_model(cfg, 3)
     info = types.SimpleNamespace(num_classes=3, class_names=["a", "b", "c"], crop=CropPolicy(crop_padding=0))
     trainer = types.SimpleNamespace(cfg=cfg, model=model, ema=None, info=info, out_dir=str(tmp_path))
     keras.mixed_precision.set_global_policy("mixed_bfloat16")

@@ -1,6 +1,7 @@
 """Input pipeline: ``build_dataset(source, split, ...) -> (tf.data.Dataset, DatasetInfo)``.
 
-Depends only on :mod:`efficientnet_tf.preprocessing`, never on the model.
+May import only :mod:`efficientnet_tf.preprocessing` and ``efficientnet_tf.data``: never the model,
+weights, serving, training or cli.
 """
 from efficientnet_tf.data.pipeline import DatasetInfo, build_dataset
 

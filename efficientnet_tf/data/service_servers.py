@@ -1,4 +1,4 @@
-"""``python -m efficientnet_tf data-service dispatcher|worker``: the tf.data service's two servers.
+"""The tf.data service's two servers, run by ``efficientnet-tf data-service dispatcher|worker``.
 
 Both run in the foreground and exit 0 at once on SIGTERM or SIGINT. The dispatcher hands datasets and
 splits to the workers; a worker runs the pipelines (its log counts the elements each produced,
@@ -7,56 +7,38 @@ noticed in seconds rather than the service's 10 minutes.
 """
 from __future__ import annotations
 
-import argparse
 import os
 import signal
 import socket
 import time
-from typing import NoReturn
+from typing import NoReturn, Optional
 
 import tensorflow as tf
 
 service = tf.data.experimental.service
 
 
-def add_parser(sub) -> None:
-    """The ``data-service`` command and its two sub-commands, under ``sub`` (argparse subparsers)."""
-    p = sub.add_parser("data-service", help="tf.data service dispatcher or worker, for train.py --data-service")
-    servers = p.add_subparsers(dest="server", required=True)
-
-    d = servers.add_parser("dispatcher", help="the dispatcher (one per training run)")
-    d.add_argument("--port", type=int, required=True)
-    d.add_argument("--work-dir", default=None,
-                   help="journal directory: fault-tolerant mode, a restarted dispatcher recovers its state")
-    d.add_argument("--worker-timeout", type=float, default=10.0,
-                   help="seconds without a heartbeat before a worker counts as gone and its work is reassigned")
-    d.set_defaults(func=run_dispatcher)
-
-    w = servers.add_parser("worker", help="a worker (any number, on any host that reaches the dispatcher)")
-    w.add_argument("--dispatcher", required=True, help="HOST:PORT of the dispatcher")
-    w.add_argument("--port", type=int, required=True)
-    w.add_argument("--host", default=socket.gethostname(),
-                   help="the name trainers reach this worker by (default: this host's name)")
-    w.add_argument("--heartbeat", type=float, default=1.0, help="seconds between heartbeats to the dispatcher")
-    w.set_defaults(func=run_worker)
-
-
-def run_dispatcher(args: argparse.Namespace) -> int:
-    config = service.DispatcherConfig(port=args.port, work_dir=args.work_dir, fault_tolerant_mode=bool(args.work_dir),
-                                      worker_timeout_ms=int(args.worker_timeout * 1000))
+def run_dispatcher(port: int, work_dir: Optional[str] = None, worker_timeout: float = 10.0) -> NoReturn:
+    """Serves until a signal. ``work_dir``: the journal, so a restarted dispatcher recovers its state;
+    ``worker_timeout``: seconds without a heartbeat before a worker's work is reassigned."""
+    config = service.DispatcherConfig(port=port, work_dir=work_dir, fault_tolerant_mode=bool(work_dir),
+                                      worker_timeout_ms=int(worker_timeout * 1000))
     server = service.DispatchServer(config)
-    mode = f"fault-tolerant, journal in {args.work_dir}" if args.work_dir else "not fault-tolerant (no --work-dir)"
+    mode = f"fault-tolerant, journal in {work_dir}" if work_dir else "not fault-tolerant (no --work-dir)"
     print(f"tf.data service dispatcher: serving {server.target} ({mode})", flush=True)
     return _serve(server, "dispatcher")
 
 
-def run_worker(args: argparse.Namespace) -> int:
-    if ":" not in args.dispatcher or "://" in args.dispatcher:
-        raise SystemExit(f"--dispatcher must be HOST:PORT, got {args.dispatcher!r}")
-    config = service.WorkerConfig(dispatcher_address=args.dispatcher, worker_address=f"{args.host}:%port%",
-                                  port=args.port, heartbeat_interval_ms=int(args.heartbeat * 1000))
+def run_worker(dispatcher: str, port: int, host: Optional[str] = None, heartbeat: float = 1.0) -> NoReturn:
+    """Serves until a signal. ``host``: the name trainers reach this worker by (None: this host's name);
+    ``heartbeat``: seconds between heartbeats to the dispatcher."""
+    if ":" not in dispatcher or "://" in dispatcher:
+        raise ValueError(f"--dispatcher must be HOST:PORT, got {dispatcher!r}")
+    host = host or socket.gethostname()
+    config = service.WorkerConfig(dispatcher_address=dispatcher, worker_address=f"{host}:%port%",
+                                  port=port, heartbeat_interval_ms=int(heartbeat * 1000))
     server = service.WorkerServer(config)
-    print(f"tf.data service worker: serving {args.host}:{args.port} for dispatcher {args.dispatcher}", flush=True)
+    print(f"tf.data service worker: serving {host}:{port} for dispatcher {dispatcher}", flush=True)
     return _serve(server, "worker")
 
 

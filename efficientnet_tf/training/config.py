@@ -1,6 +1,6 @@
 """Training configuration: one set of dataclasses, from which JSON files and every flag are made.
 
-Each field carries its help text (``metadata["help"]``); :mod:`efficientnet_tf.training.cli` turns
+Each field carries its help text (``metadata["help"]``); :mod:`efficientnet_tf.cli.train` turns
 every field into a flag from it. Precedence, lowest first: the dataclass defaults (the reference
 ImageNet recipe), the recipe's preset (:mod:`efficientnet_tf.training.recipes`), ``--config FILE``,
 then flags. :func:`resolve` then fills what depends on the variant and the dataset (resolution,
@@ -13,6 +13,7 @@ import dataclasses
 import json
 from typing import Any, Dict, Optional
 
+from efficientnet_tf.models.variants import get_variant
 from efficientnet_tf.training import recipes
 
 
@@ -131,9 +132,7 @@ def from_dict(data: Dict[str, Any]) -> TrainConfig:
 
 def resolve(cfg: TrainConfig) -> TrainConfig:
     """Fills the per-variant and per-dataset defaults left as None (idempotent)."""
-    import efficientnet_tf  # the public variant registry: new variants get their defaults with no change here
-
-    variant = efficientnet_tf.get_variant(cfg.model.name)
+    variant = get_variant(cfg.model.name)  # new variants get their defaults with no change here
     if cfg.model.image_size is None:
         cfg.model.image_size = variant.resolution
     if cfg.model.dropout_rate is None:
@@ -156,10 +155,3 @@ def load(path: str) -> TrainConfig:
 def save(cfg: TrainConfig, path: str) -> None:
     with open(path, "w", encoding="utf-8") as f:
         json.dump(cfg.to_dict(), f, indent=2, sort_keys=True)
-
-
-def parse(argv=None) -> TrainConfig:
-    """The resolved config of a ``train.py`` command line (see :mod:`efficientnet_tf.training.cli`)."""
-    from efficientnet_tf.training import cli
-
-    return cli.parse(argv)[0]

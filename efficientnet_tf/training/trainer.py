@@ -17,7 +17,7 @@ import tensorflow as tf
 
 from efficientnet_tf.run_dir import RunDir
 from efficientnet_tf.training import config as config_lib
-from efficientnet_tf.training import models
+from efficientnet_tf.training import build
 from efficientnet_tf.training.ema import ExponentialMovingAverage
 from efficientnet_tf.training.inputs import Inputs
 from efficientnet_tf.training.loop import Diverged, Loop
@@ -57,7 +57,7 @@ class Trainer:
         self.schedule = WarmupDecay(opt.base_lr * cfg.batch_size / 256, self.steps_per_epoch, opt.warmup_epochs,
                                     opt.schedule, opt.decay_rate, opt.decay_epochs, cfg.epochs)
         with self.strategy.scope():
-            self.model = models.build_model(cfg, self.info.num_classes)
+            self.model = build.build_model(cfg, self.info.num_classes)
             for layer in self.model.layers:
                 if isinstance(layer, keras.layers.BatchNormalization):
                     layer.synchronized = cfg.model.sync_bn
@@ -86,12 +86,12 @@ class Trainer:
         return Loop(self).evaluate(split)
 
     def export(self):
-        """model.keras and saved_model/ holding the EMA weights (see :func:`models.export_run`).
+        """model.keras and saved_model/ holding the EMA weights (see :func:`build.export_run`).
 
         The export builds its copy under float32; the run's global dtype policy is put back after it.
         """
         policy = keras.mixed_precision.global_policy()
         try:
-            models.export_run(self.cfg, self.model, self.ema, self.info, self.out_dir)
+            build.export_run(self.cfg, self.model, self.ema, self.info, self.out_dir)
         finally:
             keras.mixed_precision.set_global_policy(policy)

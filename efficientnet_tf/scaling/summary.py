@@ -6,9 +6,9 @@ import math
 import sys
 from typing import Iterable, List
 
-from efficientnet_tf.model import create_model
-from efficientnet_tf.profile import profile
-from efficientnet_tf.variants import PAPER_TABLE2, get_variant
+from efficientnet_tf.models.efficientnet import create_model
+from efficientnet_tf.models.profile import profile
+from efficientnet_tf.models.variants import PAPER_TABLE2, get_variant
 
 
 def summary_rows(variants: Iterable[str]) -> List[dict]:

@@ -14,17 +14,26 @@ from typing import Dict, List
 import h5py
 import numpy as np
 
-from efficientnet_tf.checkpoint import checkpoint_prefix, load_checkpoint
-from efficientnet_tf.fitting import FIXED_LAYERS, adapt_input_kernel, refuse, say, stem_note
+from efficientnet_tf.weights.checkpoint import checkpoint_prefix, load_checkpoint
+from efficientnet_tf.weights.fitting import FIXED_LAYERS, adapt_input_kernel, refuse, say, stem_note
 
 WEIGHTS_DIR_ENV = "EFFICIENTNET_TF_WEIGHTS_DIR"
 
 
+def imagenet_weights_dirs() -> List[Path]:
+    """Where keras.applications' files are looked for: ``$EFFICIENTNET_TF_WEIGHTS_DIR``, then keras' cache."""
+    dirs = [Path(os.environ[WEIGHTS_DIR_ENV])] if os.environ.get(WEIGHTS_DIR_ENV) else []
+    return dirs + [Path(os.environ.get("KERAS_HOME", Path.home() / ".keras")) / "models"]
+
+
+def imagenet_weights_file(weights_name: str, include_top: bool) -> str:
+    return f"{weights_name}{'' if include_top else '_notop'}.h5"
+
+
 def imagenet_weights_path(weights_name: str, include_top: bool) -> Path:
     """Finds a local copy of keras.applications' file, e.g. ``efficientnetb0_notop.h5``."""
-    filename = f"{weights_name}{'' if include_top else '_notop'}.h5"
-    dirs = [Path(os.environ[WEIGHTS_DIR_ENV])] if os.environ.get(WEIGHTS_DIR_ENV) else []
-    dirs.append(Path(os.environ.get("KERAS_HOME", Path.home() / ".keras")) / "models")
+    filename = imagenet_weights_file(weights_name, include_top)
+    dirs = imagenet_weights_dirs()
     for d in dirs:
         if (d / filename).is_file():
             return d / filename

@@ -11,8 +11,9 @@ from typing import Callable, List, Sequence, Tuple
 import tensorflow as tf
 
 from efficientnet_tf import preprocessing
-from efficientnet_tf.export import TOP_K, serving_functions
-from efficientnet_tf.run_dir import is_saved_model, load_keras_model, stored_class_names, stored_crop_padding
+from efficientnet_tf.serving.saved_model import TOP_K, serving_functions
+from efficientnet_tf.run_dir import is_saved_model, stored_class_names, stored_crop_padding
+from efficientnet_tf.serving.loading import load_keras_model
 
 Prediction = List[Tuple[str, float]]
 

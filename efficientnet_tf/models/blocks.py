@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from keras import layers
 
-from efficientnet_tf.layers import StochasticDepth, channel_axis
+from efficientnet_tf.models.layers import StochasticDepth, channel_axis
 
 # The reference's initializers (keras.applications uses the truncated normal for convs too).
 CONV_KERNEL_INITIALIZER = {

@@ -12,7 +12,7 @@ from typing import List, Tuple
 
 import numpy as np
 
-CLASS_INDEX_PATH = Path(__file__).parent / "assets" / "imagenet_class_index.txt"
+CLASS_INDEX_PATH = Path(__file__).parents[1] / "assets" / "imagenet_class_index.txt"
 NUM_CLASSES = 1000
 
 

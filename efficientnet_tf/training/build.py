@@ -5,8 +5,9 @@ import contextlib
 
 import keras
 
-import efficientnet_tf
-from efficientnet_tf.export import export_saved_model
+from efficientnet_tf.models.efficientnet import EfficientNet
+from efficientnet_tf.models.variants import get_variant
+from efficientnet_tf.serving.saved_model import export_saved_model
 from efficientnet_tf.run_dir import RunDir
 from efficientnet_tf.training import config as config_lib
 
@@ -14,11 +15,11 @@ from efficientnet_tf.training import config as config_lib
 def build_model(cfg: config_lib.TrainConfig, num_classes: int) -> keras.Model:
     """The variant (or its width/depth overridden) with the run's resolution, dropout and survival
     probability, and random weights; ``cfg`` must be resolved (:func:`config.resolve`)."""
-    v = efficientnet_tf.get_variant(cfg.model.name)
+    v = get_variant(cfg.model.name)
     width = v.width if cfg.model.width is None else cfg.model.width
     depth = v.depth if cfg.model.depth is None else cfg.model.depth
     name = v.keras_name if (width, depth) == (v.width, v.depth) else f"efficientnet_w{width:g}_d{depth:g}"
-    return efficientnet_tf.EfficientNet(
+    return EfficientNet(
         width, depth, v.resolution, weights=None, input_shape=(cfg.model.image_size, cfg.model.image_size, 3),
         classes=num_classes, dropout_rate=cfg.model.dropout_rate, drop_connect_rate=1.0 - cfg.model.survival_prob,
         name=name)

@@ -11,8 +11,8 @@ from typing import Callable, Sequence, Union
 
 from keras import layers
 
-from efficientnet_tf.block_args import BlockArgs
-from efficientnet_tf.blocks import batch_norm, conv, correct_pad, mbconv_block
+from efficientnet_tf.models.block_args import BlockArgs
+from efficientnet_tf.models.blocks import batch_norm, conv, correct_pad, mbconv_block
 
 DEPTH_ROUNDING = ("ceil", "nearest")
 Activation = Union[str, Callable]

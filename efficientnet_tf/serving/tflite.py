@@ -13,7 +13,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from efficientnet_tf.export import export_saved_model
+from efficientnet_tf.serving.saved_model import export_saved_model
 
 QUANTIZATIONS = ("float32", "float16", "dynamic", "int8")
 

@@ -5,14 +5,11 @@ weights, or Keras 3 ``.weights.h5`` for this package's builders.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Optional
-
 import h5py
 import keras
 import numpy as np
 
-from efficientnet_tf.checkpoint import CheckpointLoad, load_checkpoint
-from efficientnet_tf.model import create_model
+from efficientnet_tf.weights.checkpoint import CheckpointLoad, load_checkpoint
 
 
 def write_legacy_h5(model: keras.Model, path) -> str:
@@ -36,20 +33,18 @@ def write_legacy_h5(model: keras.Model, path) -> str:
     return str(path)
 
 
-def convert_checkpoint(checkpoint, model: str, out, ema: bool = True,
-                       normalization: Optional[str] = None) -> CheckpointLoad:
-    """Builds variant ``model`` with its top, loads ``checkpoint`` into it and writes ``out``.
+def convert_checkpoint(checkpoint, model: keras.Model, out, ema: bool = True) -> CheckpointLoad:
+    """Loads ``checkpoint`` into ``model`` (built with its top) and writes ``out``.
 
     ``out`` ending in ``.weights.h5`` is a Keras 3 weights file, any other ``.h5``/``.hdf5`` the legacy
-    layout. ``normalization`` (default: the variant's own) is stored in the file's normalization layer.
+    layout; the model's normalization layer is stored with the rest.
     """
     name = Path(out).name.lower()
     if not name.endswith((".h5", ".hdf5")):
         raise ValueError(f"--out must end in .h5 (keras.applications' layout) or .weights.h5 (Keras 3), got {out}")
-    net = create_model(model, **({"normalization": normalization} if normalization else {}))
-    report = load_checkpoint(net, checkpoint, ema=ema)
+    report = load_checkpoint(model, checkpoint, ema=ema)
     if name.endswith(".weights.h5"):
-        net.save_weights(out)
+        model.save_weights(out)
     else:
-        write_legacy_h5(net, out)
+        write_legacy_h5(model, out)
     return report

@@ -22,7 +22,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from efficientnet_tf.fitting import FIXED_LAYERS, STEM_LAYER, adapt_input_kernel, refuse, say, stem_note
+from efficientnet_tf.weights.fitting import FIXED_LAYERS, STEM_LAYER, adapt_input_kernel, refuse, say, stem_note
 
 EMA = "ExponentialMovingAverage"
 _STEM_KERNEL = "stem/conv2d/kernel"

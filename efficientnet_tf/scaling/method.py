@@ -17,8 +17,8 @@ from typing import Callable, Iterable, List, Optional, Sequence, Tuple
 
 import keras
 
-from efficientnet_tf.model import EfficientNet
-from efficientnet_tf.profile import profile
+from efficientnet_tf.models.efficientnet import EfficientNet
+from efficientnet_tf.models.profile import profile
 
 ALPHA, BETA, GAMMA = 1.2, 1.1, 1.15
 RESOLUTION_MULTIPLE = 8

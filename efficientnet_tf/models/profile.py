@@ -12,7 +12,7 @@ from typing import Tuple
 
 import keras
 
-from efficientnet_tf.features import FeatureInfo, feature_info
+from efficientnet_tf.models.features import FeatureInfo, feature_info
 
 
 @dataclasses.dataclass(frozen=True)

@@ -6,12 +6,12 @@ from typing import Callable, Dict, Optional, Sequence, Union
 import keras
 from keras import layers
 
-from efficientnet_tf.block_args import DEFAULT_BLOCKS_ARGS, BlockArgs, as_block_args
-from efficientnet_tf.blocks import DENSE_KERNEL_INITIALIZER
-from efficientnet_tf.builder import DEPTH_ROUNDING, head, round_filters, round_repeats, stage_repeats, stages, stem
-from efficientnet_tf.layers import NORMALIZATIONS, ImageNormalization
-from efficientnet_tf.variants import VARIANTS, get_variant
-from efficientnet_tf.weights import load_weights
+from efficientnet_tf.models.block_args import DEFAULT_BLOCKS_ARGS, BlockArgs, as_block_args
+from efficientnet_tf.models.blocks import DENSE_KERNEL_INITIALIZER
+from efficientnet_tf.models.builder import DEPTH_ROUNDING, head, round_filters, round_repeats, stage_repeats, stages, stem
+from efficientnet_tf.models.layers import NORMALIZATIONS, ImageNormalization
+from efficientnet_tf.models.variants import VARIANTS, get_variant
+from efficientnet_tf.weights.loading import load_weights
 
 __all__ = [
     "DEPTH_ROUNDING", "LITE_ARCHITECTURE", "MIN_SIZE", "MODELS", "EfficientNet", "create_model", "round_filters",

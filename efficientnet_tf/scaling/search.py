@@ -14,7 +14,7 @@ from __future__ import annotations
 import os
 from typing import List, Optional
 
-from efficientnet_tf import scaling
+from efficientnet_tf.scaling import method as scaling
 
 
 def run_search(

@@ -1,0 +1,83 @@
+"""``export``, ``predict`` and ``cam``: a trained or pretrained model leaving the package."""
+from __future__ import annotations
+
+import argparse
+
+from efficientnet_tf import preprocessing
+from efficientnet_tf.cli.errors import UsageError
+from efficientnet_tf.cli.flags import default_of
+from efficientnet_tf.serving import cam, saved_model, tflite
+
+
+def _add_model_args(p: argparse.ArgumentParser) -> None:
+    group = p.add_mutually_exclusive_group(required=True)
+    group.add_argument("--model-dir", help="a .keras file, a training run directory (model.keras) or, where allowed, a SavedModel")
+    group.add_argument("--model", help="a variant name (b0 ... b7) to build, with --weights")
+    p.add_argument("--weights", default=None, help="with --model: a weights file or 'imagenet' (a local copy)")
+    p.add_argument("--image-size", type=int, default=None, help="input resolution (default: the model's own)")
+
+
+def _export(args) -> int:
+    from efficientnet_tf.run_dir import RunDir, stored_class_names, stored_crop_padding
+    from efficientnet_tf.serving.loading import load_keras_model
+
+    if args.model and not args.out:
+        raise UsageError("--out is required with --model")
+    model = load_keras_model(args.model_dir, args.model, args.weights, args.image_size)
+    out = args.out or str(RunDir(args.model_dir).saved_model)
+    names = stored_class_names(args.model_dir) if args.model_dir else None
+    crop_padding = args.crop_padding
+    if crop_padding is None:  # the run's own eval crop, else the reference's
+        crop_padding = stored_crop_padding(args.model_dir) if args.model_dir else preprocessing.CROP_PADDING
+    saved = saved_model.export_saved_model(model, out, class_names=names, image_size=args.image_size,
+                                           crop_padding=crop_padding)
+    print("SavedModel:", saved, flush=True)
+    for row in tflite.export_variants(model, out, args.tflite, args.representative, args.data_dir, args.image_size):
+        print("TFLite: " + ", ".join(f"{k} {v}" for k, v in row.items()), flush=True)
+    return 0
+
+
+def _predict(args) -> int:
+    from efficientnet_tf.serving.predict import bytes_classifier, format_predictions, predict_files
+
+    classify = bytes_classifier(args.model_dir, args.model, args.weights, args.image_size, args.top_k)
+    print(format_predictions(args.images, predict_files(classify, args.images, args.top_k)), flush=True)
+    return 0
+
+
+def _cam(args) -> int:
+    from efficientnet_tf.serving.loading import load_keras_model
+
+    model = load_keras_model(args.model_dir, args.model, args.weights, args.image_size)
+    cls = cam.write_cam(model, args.image, args.out, args.class_index, args.method)
+    print(f"{args.out}: {args.method} heatmap of class {cls}", flush=True)
+    return 0
+
+
+def add_parsers(sub) -> None:
+    p = sub.add_parser("export", help="SavedModel (serving_default + serving_bytes) and optional TFLite files")
+    _add_model_args(p)
+    p.add_argument("--out", help="SavedModel directory (default: MODEL_DIR/saved_model)")
+    p.add_argument("--tflite", nargs="*", default=[], choices=tflite.QUANTIZATIONS,
+                   help="also write OUT_<quantization>.tflite for each")
+    p.add_argument("--representative", help="data pipeline source (e.g. digits, tfds:NAME) for int8 calibration "
+                   "(train split) and the agreement check (validation split)")
+    p.add_argument("--data-dir", default=None, help="data directory for --representative")
+    p.add_argument("--crop-padding", type=int, default=None,
+                   help=f"serving_bytes' center crop, S/(S+N) (default: the run's, else {preprocessing.CROP_PADDING})")
+    p.set_defaults(func=_export)
+
+    top_k = default_of(saved_model.export_saved_model, "top_k")
+    p = sub.add_parser("predict", help=f"top-{top_k} labels with scores for each image")
+    _add_model_args(p)
+    p.add_argument("images", nargs="+", help="JPEG, PNG, GIF or BMP files")
+    p.add_argument("--top-k", type=int, default=top_k, help=f"labels per image (default: {top_k})")
+    p.set_defaults(func=_predict)
+
+    p = sub.add_parser("cam", help="class activation map overlaid on the image (the paper's Figure 7)")
+    _add_model_args(p)
+    p.add_argument("image")
+    p.add_argument("--out", required=True, help="PNG to write, at the image's size")
+    p.add_argument("--class-index", type=int, default=None, help="class to explain (default: the predicted one)")
+    p.add_argument("--method", choices=cam.METHODS, default=default_of(cam.write_cam, "method"))
+    p.set_defaults(func=_cam)
