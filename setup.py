@@ -18,6 +18,9 @@ setup(
         "h5py",
         "pillow",
         "matplotlib",
+        "huggingface_hub",
+        "safetensors",
+        "filelock",
     ],
     extras_require={
         "dev": ["pytest", "pytest-timeout", "pytest-xdist", "nbmake", "nbformat", "ipykernel"],
