@@ -12,6 +12,7 @@ from efficientnet_tf.models.builder import DEPTH_ROUNDING, head, round_filters, 
 from efficientnet_tf.models.layers import NORMALIZATIONS, ImageNormalization
 from efficientnet_tf.models.variants import VARIANTS, get_variant
 from efficientnet_tf.weights.loading import load_weights
+from efficientnet_tf.weights.sources import builder_options
 
 __all__ = [
     "DEPTH_ROUNDING", "LITE_ARCHITECTURE", "MIN_SIZE", "MODELS", "EfficientNet", "create_model", "round_filters",
@@ -173,11 +174,12 @@ def _variant_builder(key: str):
         **kwargs,
     ):
         kwargs.setdefault("dropout_rate", v.dropout)
+        kwargs = builder_options(weights, v.name, kwargs)
         if v.lite:
             for arg, value in LITE_ARCHITECTURE.items():
                 kwargs.setdefault(arg, value)
         return EfficientNet(
-            v.width, v.depth, v.resolution,
+            v.width, v.depth, kwargs.pop("default_size", v.resolution),
             name=name, include_top=include_top, weights=weights, input_tensor=input_tensor,
             input_shape=input_shape, pooling=pooling, classes=classes,
             classifier_activation=classifier_activation, include_preprocessing=include_preprocessing,

@@ -1,0 +1,26 @@
+"""What a ``weights=`` value asks of the builder before the model is built.
+
+A named weight set (a preset tag such as ``"noisy-student"``, or ``"hf://timm/NAME"``) was trained
+with one input scaling, size and architecture detail (padding, BN epsilon); the builder must match
+them, or the loaded weights compute something else. :func:`builder_options` returns those options;
+an explicit argument that contradicts them is refused, since it would silently spoil the weights.
+"""
+from __future__ import annotations
+
+from typing import Dict, Optional
+
+
+def required_options(weights: Optional[str], variant: str) -> Dict[str, object]:
+    """Builder keyword arguments that ``weights`` fixes for ``variant`` (empty for files and None)."""
+    return {}
+
+
+def builder_options(weights: Optional[str], variant: str, given: Dict[str, object]) -> Dict[str, object]:
+    """``given`` completed with what ``weights`` requires; ValueError where ``given`` contradicts it."""
+    required = required_options(weights, variant)
+    clash = {k: (given[k], v) for k, v in required.items() if k in given and given[k] != v}
+    if clash:
+        k, (got, want) = next(iter(clash.items()))
+        raise ValueError(f"weights={weights!r} for {variant} needs {k}={want!r}, got {k}={got!r}; "
+                         f"leave {k} out and the weights set it")
+    return {**given, **required}
