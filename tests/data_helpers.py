@@ -31,25 +31,34 @@ def encode(array, fmt, mode=None, **kwargs):
     return buf.getvalue()
 
 
+def _feature(value):
+    if isinstance(value, bytes):
+        return tf.train.Feature(bytes_list=tf.train.BytesList(value=[value]))
+    return tf.train.Feature(int64_list=tf.train.Int64List(value=[value]))
+
+
+def example(**features) -> bytes:
+    """A serialized tf.train.Example; keys with '/' are passed as ``image__encoded`` -> ``image/encoded``."""
+    feature = {k.replace("__", "/"): _feature(v) for k, v in features.items()}
+    return tf.train.Example(features=tf.train.Features(feature=feature)).SerializeToString()
+
+
+def write_records(path, records) -> str:
+    with tf.io.TFRecordWriter(str(path)) as writer:
+        for record in records:
+            writer.write(record)
+    return str(path)
+
+
 def write_tfrecords(directory, split, images, labels, shards, layout="reference"):
     """Write encoded `images` with labels: reference (image/encoded, 1-based) or tfds (image, 0-based)."""
     os.makedirs(directory, exist_ok=True)
     for shard, idx in enumerate(np.array_split(np.arange(len(images)), shards)):
-        path = os.path.join(directory, f"{split}-{shard:05d}-of-{shards:05d}")
-        with tf.io.TFRecordWriter(path) as writer:
-            for i in idx:
-                if layout == "reference":
-                    feature = {
-                        "image/encoded": tf.train.Feature(bytes_list=tf.train.BytesList(value=[images[i]])),
-                        "image/class/label": tf.train.Feature(int64_list=tf.train.Int64List(value=[labels[i] + 1])),
-                    }
-                else:
-                    feature = {
-                        "image": tf.train.Feature(bytes_list=tf.train.BytesList(value=[images[i]])),
-                        "label": tf.train.Feature(int64_list=tf.train.Int64List(value=[labels[i]])),
-                    }
-                example = tf.train.Example(features=tf.train.Features(feature=feature))
-                writer.write(example.SerializeToString())
+        if layout == "reference":
+            records = [example(image__encoded=images[i], image__class__label=int(labels[i]) + 1) for i in idx]
+        else:
+            records = [example(image=images[i], label=int(labels[i])) for i in idx]
+        write_records(os.path.join(directory, f"{split}-{shard:05d}-of-{shards:05d}"), records)
 
 
 def unique_pngs(count, size=16):
@@ -64,15 +73,8 @@ def unique_pngs(count, size=16):
 
 def imagenet_example(jpeg, label_1based, synset, height, width, filename):
     """One record in the reference ImageNet layout (tensorflow/tpu build_imagenet_data.py), keys spelled out here."""
-    def b(v):
-        return tf.train.Feature(bytes_list=tf.train.BytesList(value=[v]))
-
-    def i(v):
-        return tf.train.Feature(int64_list=tf.train.Int64List(value=[v]))
-    feature = {"image/encoded": b(jpeg), "image/class/label": i(label_1based), "image/class/synset": b(synset),
-               "image/format": b(b"JPEG"), "image/height": i(height), "image/width": i(width),
-               "image/filename": b(filename)}
-    return tf.train.Example(features=tf.train.Features(feature=feature)).SerializeToString()
+    return example(image__encoded=jpeg, image__class__label=label_1based, image__class__synset=synset,
+                   image__format=b"JPEG", image__height=height, image__width=width, image__filename=filename)
 
 
 def write_imagenet_layout(directory, split, num_files, per_file, num_classes, size=40, seed=0, bad_label_at=None):
@@ -85,18 +87,17 @@ def write_imagenet_layout(directory, split, num_files, per_file, num_classes, si
     rng = np.random.default_rng(seed)
     files, labels = [], []
     for shard in range(num_files):
-        path = os.path.join(directory, f"{split}-{shard:05d}-of-{num_files:05d}")
-        with tf.io.TFRecordWriter(path) as writer:
-            for r in range(per_file):
-                c = (shard * per_file + r) % num_classes
-                image = np.full((size, size, 3), 40, np.uint8)
-                x0 = (c % 2) * (size // 2)
-                y0 = (c // 2) * (size // 2)
-                image[y0:y0 + size // 2, x0:x0 + size // 2] = 220
-                image = np.clip(image + rng.integers(-20, 20, image.shape), 0, 255).astype(np.uint8)
-                stored = 0 if bad_label_at == (shard, r) else c + 1
-                writer.write(imagenet_example(encode(image, "JPEG"), stored, b"n%08d" % c, size, size,
-                                              f"{split}_{shard}_{r}.JPEG".encode()))
-                labels.append(c)
-        files.append(path)
+        records = []
+        for r in range(per_file):
+            c = (shard * per_file + r) % num_classes
+            image = np.full((size, size, 3), 40, np.uint8)
+            x0 = (c % 2) * (size // 2)
+            y0 = (c // 2) * (size // 2)
+            image[y0:y0 + size // 2, x0:x0 + size // 2] = 220
+            image = np.clip(image + rng.integers(-20, 20, image.shape), 0, 255).astype(np.uint8)
+            stored = 0 if bad_label_at == (shard, r) else c + 1
+            records.append(imagenet_example(encode(image, "JPEG"), stored, b"n%08d" % c, size, size,
+                                            f"{split}_{shard}_{r}.JPEG".encode()))
+            labels.append(c)
+        files.append(write_records(os.path.join(directory, f"{split}-{shard:05d}-of-{num_files:05d}"), records))
     return files, labels

@@ -3,7 +3,6 @@
 Cached per process (functools.cache) so that each model is built, exported or trained once per run.
 """
 import functools
-import io
 import os
 import tempfile
 from pathlib import Path
@@ -18,6 +17,7 @@ from efficientnet_tf.data import build_dataset
 from efficientnet_tf.serving.saved_model import export_saved_model
 from efficientnet_tf.preprocessing import CROP_PADDING
 from efficientnet_tf.run_dir import RunDir
+from tests.data_helpers import encode  # noqa: F401 -- the tests' one image encoder, re-exported
 
 SIZE = 32
 CLASSES = 5
@@ -28,12 +28,6 @@ CAM_SIZE = 256  # the CAM model: an 8 x 8 map (at 128 px every cell of the 4 x 4
 BACKGROUND = 118  # blank gray near the normalization mean, so the convs' zero padding looks like background, not an edge
 STEPS = 60
 TRAIN_PER_CLASS = 40
-
-
-def encode(image: np.ndarray, fmt: str, mode: str = "RGB") -> bytes:
-    buf = io.BytesIO()
-    Image.fromarray(image).convert(mode).save(buf, fmt)
-    return buf.getvalue()
 
 
 def random_image(height=48, width=64, seed=0) -> np.ndarray:

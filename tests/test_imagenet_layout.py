@@ -12,7 +12,7 @@ import tensorflow as tf
 
 from efficientnet_tf.data import build_dataset, sources
 from efficientnet_tf.data.common import ReadOptions
-from tests.data_helpers import encode, natural_image, write_imagenet_layout
+from tests.data_helpers import encode, example, natural_image, write_imagenet_layout, write_records
 from training_helpers import read_json, run_train
 
 SLIM = ["--width", "0.25", "--depth", "0.1"]  # a slim B0-shaped model: seconds per step on 2 cores
@@ -71,9 +71,8 @@ def test_labels_checked_missing_key_and_offset(tmp_path):
         next(batches)
     # A record with no label key at all.
     os.makedirs(tmp_path / "nolabel")
-    with tf.io.TFRecordWriter(str(tmp_path / "nolabel" / "validation-00000-of-00001")) as writer:
-        writer.write(tf.train.Example(features=tf.train.Features(feature={"image/encoded": tf.train.Feature(
-            bytes_list=tf.train.BytesList(value=[encode(natural_image(20, 20), "JPEG")]))})).SerializeToString())
+    write_records(tmp_path / "nolabel" / "validation-00000-of-00001",
+                  [example(image__encoded=encode(natural_image(20, 20), "JPEG"))])
     dataset, _ = build_dataset(f"tfrecord:{tmp_path / 'nolabel'}", "validation", 16, 1, training=False, num_classes=3)
     with pytest.raises(tf.errors.InvalidArgumentError, match="no image/class/label or label key"):
         next(iter(dataset))
@@ -99,7 +98,7 @@ def test_bad_label_stops_train_py_naming_it(tmp_path):
     error = result.stderr.strip().splitlines()[-1]
     assert error.startswith("efficientnet-tf train: error: bad label: class -1 is outside [0, 4)"), result.stderr
     assert f"tfrecord:{data}" in error and "Traceback" not in result.stderr
-    assert "label_offset=1" in result.stdout and "epoch 1/1:" not in result.stdout
+    assert "label_offset=1" in error and "epoch 1/1:" not in result.stdout
 
 
 @pytest.mark.slow
