@@ -19,8 +19,8 @@ from typing import List, Optional, Sequence
 import keras
 import tensorflow as tf
 
-from efficientnet_tf import preprocessing
-from efficientnet_tf import run_dir
+from efficientnet_tf import preprocessing, run_dir
+from efficientnet_tf.files import atomic_output
 
 TOP_K = 5
 
@@ -143,6 +143,7 @@ def export_saved_model(
     functions = serving_functions(model, class_names, image_size, top_k, batch_size, crop_padding)
     for name, (fn, spec) in functions.items():
         archive.add_endpoint(name, fn, input_signature=[spec])
-    archive.write_out(str(export_dir), verbose=False)
-    run_dir.write_stored(export_dir, default_class_names(int(model.outputs[0].shape[-1]), class_names), crop_padding)
+    with atomic_output(export_dir) as partial:  # a failed export leaves no half-written SavedModel
+        archive.write_out(partial, verbose=False)
+        run_dir.write_stored(partial, default_class_names(int(model.outputs[0].shape[-1]), class_names), crop_padding)
     return str(export_dir)

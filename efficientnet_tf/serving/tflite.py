@@ -13,6 +13,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
+from efficientnet_tf.files import atomic_output
 from efficientnet_tf.serving.saved_model import export_saved_model
 
 QUANTIZATIONS = ("float32", "float16", "dynamic", "int8")
@@ -65,8 +66,10 @@ def convert(
 
 
 def export_tflite(source, path, quantization: str = "float32", **kwargs) -> str:
-    """Writes :func:`convert`'s flatbuffer to ``path``."""
-    Path(path).write_bytes(convert(source, quantization, **kwargs))
+    """Writes :func:`convert`'s flatbuffer to ``path``, whole or not at all."""
+    flatbuffer = convert(source, quantization, **kwargs)
+    with atomic_output(path) as partial:
+        Path(partial).write_bytes(flatbuffer)
     return str(path)
 
 

@@ -5,10 +5,12 @@ weights, or Keras 3 ``.weights.h5`` for this package's builders.
 from __future__ import annotations
 
 from pathlib import Path
+
 import h5py
 import keras
 import numpy as np
 
+from efficientnet_tf.files import atomic_output
 from efficientnet_tf.weights.checkpoint import CheckpointLoad, load_checkpoint
 
 
@@ -43,8 +45,9 @@ def convert_checkpoint(checkpoint, model: keras.Model, out, ema: bool = True) ->
     if not name.endswith((".h5", ".hdf5")):
         raise ValueError(f"--out must end in .h5 (keras.applications' layout) or .weights.h5 (Keras 3), got {out}")
     report = load_checkpoint(model, checkpoint, ema=ema)
-    if name.endswith(".weights.h5"):
-        model.save_weights(out)
-    else:
-        write_legacy_h5(model, out)
+    with atomic_output(out) as partial:  # a failed write leaves no half-written h5
+        if name.endswith(".weights.h5"):
+            model.save_weights(partial)
+        else:
+            write_legacy_h5(model, partial)
     return report
