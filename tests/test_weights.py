@@ -42,12 +42,16 @@ def test_imagenet_looks_in_the_weights_dir(official_b0, monkeypatch):
     np.testing.assert_allclose(np.asarray(ours(x)), np.asarray(ref(x)), rtol=1e-4, atol=1e-5)
 
 
-def test_imagenet_without_a_file_says_where_to_put_it(tmp_path, monkeypatch):
+def test_imagenet_offline_without_a_file_names_the_url_and_the_manual_way(tmp_path, monkeypatch):
     monkeypatch.setenv("EFFICIENTNET_TF_WEIGHTS_DIR", str(tmp_path))
     monkeypatch.setenv("KERAS_HOME", str(tmp_path / "keras_home"))
+    monkeypatch.setenv("EFFICIENTNET_TF_CACHE", str(tmp_path / "cache"))
+    monkeypatch.setenv("EFFICIENTNET_TF_OFFLINE", "1")
     with pytest.raises(FileNotFoundError) as e:
         et.EfficientNetB2(weights="imagenet")
-    assert "efficientnetb2.h5" in str(e.value) and str(tmp_path) in str(e.value) and "never downloads" in str(e.value)
+    assert str(e.value) == ("https://storage.googleapis.com/keras-applications/efficientnetb2.h5 is not cached and "
+                            "EFFICIENTNET_TF_OFFLINE=1 forbids downloading it: unset it, or download it yourself "
+                            "(extract a .tar.gz) and pass weights=PATH")
 
 
 def test_top_file_loads_into_a_headless_model(official_b0):
@@ -84,9 +88,9 @@ def test_keras_weights_file_round_trip(tmp_path):
 def test_bad_weights_argument(tmp_path):
     with pytest.raises(FileNotFoundError, match="not found"):
         et.EfficientNetB0(weights=str(tmp_path / "nope.h5"))
-    (tmp_path / "w.bin").write_bytes(b"x")
+    (tmp_path / "w.txt").write_bytes(b"x")
     with pytest.raises(ValueError, match="unsupported weights file"):
-        et.EfficientNetB0(weights=str(tmp_path / "w.bin"))
+        et.EfficientNetB0(weights=str(tmp_path / "w.txt"))
     (tmp_path / "plain.h5").write_bytes(b"")
     import h5py
 

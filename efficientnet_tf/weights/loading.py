@@ -1,5 +1,6 @@
-"""Loading weights without ever downloading: keras.applications' legacy HDF5 files by layer name,
-the official tensorflow/tpu checkpoints (``checkpoint``), or Keras' own weight files.
+"""Loading weights: a preset tag (``presets``: fetched once into the cache by ``download``, or
+keras.applications' h5 where keras already has it), keras.applications' legacy HDF5 files by layer
+name, the official tensorflow/tpu checkpoints (``checkpoint``), or Keras' own weight files.
 
 A partial load is never silent: every weighted layer of the model must be found in the file with
 the same shapes, or nothing is assigned and ``ValueError`` names what does not fit. The one shape
@@ -9,11 +10,12 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Dict, List
+from typing import Dict, List, Optional
 
 import h5py
 import numpy as np
 
+from efficientnet_tf.weights import download, presets
 from efficientnet_tf.weights.checkpoint import checkpoint_prefix, load_checkpoint
 from efficientnet_tf.weights.fitting import FIXED_LAYERS, adapt_input_kernel, refuse, say, stem_note
 
@@ -26,22 +28,19 @@ def imagenet_weights_dirs() -> List[Path]:
     return dirs + [Path(os.environ.get("KERAS_HOME", Path.home() / ".keras")) / "models"]
 
 
-def imagenet_weights_file(weights_name: str, include_top: bool) -> str:
-    return f"{weights_name}{'' if include_top else '_notop'}.h5"
+def keras_copy(preset: presets.Preset, include_top: bool) -> Optional[Path]:
+    """keras.applications' own copy of a preset's h5 (``efficientnetb0_notop.h5``), if this machine has one."""
+    if preset.layout != presets.KERAS_H5:
+        return None
+    filename = preset.file_for(include_top).name
+    return next((d / filename for d in imagenet_weights_dirs() if (d / filename).is_file()), None)
 
 
-def imagenet_weights_path(weights_name: str, include_top: bool) -> Path:
-    """Finds a local copy of keras.applications' file, e.g. ``efficientnetb0_notop.h5``."""
-    filename = imagenet_weights_file(weights_name, include_top)
-    dirs = imagenet_weights_dirs()
-    for d in dirs:
-        if (d / filename).is_file():
-            return d / filename
-    raise FileNotFoundError(
-        f"weights='imagenet' needs the keras.applications file {filename!r}, and this package never "
-        f"downloads. Put it in one of: {', '.join(str(d) for d in dirs)} (set ${WEIGHTS_DIR_ENV} to "
-        f"choose the folder), or pass its path as weights=."
-    )
+def preset_path(tag: str, weights_name: str, include_top: bool) -> Path:
+    """The local copy of preset ``tag`` for the variant whose keras name is ``weights_name`` (``efficientnetb0``):
+    keras.applications' own copy if there is one, else the cache, downloading into it once."""
+    preset = presets.get(tag, weights_name.removeprefix("efficientnet"))
+    return keras_copy(preset, include_top) or download.fetch_preset(preset, include_top)
 
 
 def _decode(names) -> List[str]:
@@ -91,16 +90,18 @@ def load_legacy_h5_by_name(model, path) -> None:
 
 
 def load_weights(model, weights, weights_name: str, ema: bool = True) -> None:
-    """Dispatches on ``weights``: 'imagenet', an official checkpoint (folder or prefix; ``ema`` picks its
-    EMA values), a legacy ``.h5`` path, or a Keras weights/model file."""
-    if weights != "imagenet" and checkpoint_prefix(weights):
+    """Dispatches on ``weights``: a preset tag ('imagenet', 'noisy-student' ...), an official checkpoint
+    (folder or prefix; ``ema`` picks its EMA values), a legacy ``.h5`` path, or a Keras weights/model file."""
+    include_top = any(l.name == "predictions" for l in model.layers)
+    if presets.is_tag(weights):
+        weights = preset_path(weights, weights_name, include_top)
+    if checkpoint_prefix(weights):
         load_checkpoint(model, weights, ema=ema)
         return
-    include_top = any(l.name == "predictions" for l in model.layers)
-    path = imagenet_weights_path(weights_name, include_top) if weights == "imagenet" else Path(weights)
+    path = Path(weights)
     if not path.is_file():
-        raise FileNotFoundError(f"weights not found: {path} (expected a weights file, an official checkpoint "
-                                f"folder or a checkpoint prefix such as .../model.ckpt)")
+        raise FileNotFoundError(f"weights not found: {path} (expected a preset tag ({', '.join(presets.PRESETS)}), "
+                                f"a weights file, an official checkpoint folder or a prefix such as .../model.ckpt)")
     name = path.name.lower()
     if name.endswith((".weights.h5", ".keras")):
         model.load_weights(path)  # Keras checks every variable's shape itself
