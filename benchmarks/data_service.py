@@ -22,7 +22,7 @@ import time
 
 import tensorflow as tf
 
-from efficientnet_tf.data import build_dataset, service
+from efficientnet_tf.data import PipelineConfig, build_dataset, service
 from input_pipeline import make_jpegs
 
 SHARDS, PER_SHARD = 8, 40
@@ -40,7 +40,8 @@ def write_shards(directory: str) -> str:
 
 
 def train_pipeline(directory: str, batch: int) -> tf.data.Dataset:
-    dataset, _ = build_dataset(f"tfrecord:{directory}", "train", 224, batch, True, augment="randaugment", seed=0)
+    dataset, _ = build_dataset(f"tfrecord:{directory}", "train", 224, batch, True, PipelineConfig(augment="randaugment"),
+                               seed=0)
     return dataset.repeat()
 
 

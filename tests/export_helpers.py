@@ -13,7 +13,7 @@ import tensorflow as tf
 from PIL import Image
 
 from efficientnet_tf import EfficientNet, create_model
-from efficientnet_tf.data import build_dataset
+from efficientnet_tf.data import PipelineConfig, build_dataset
 from efficientnet_tf.serving.saved_model import export_saved_model
 from efficientnet_tf.preprocessing import CROP_PADDING
 from efficientnet_tf.run_dir import RunDir
@@ -105,7 +105,7 @@ def train_object_model(source: str, size: int, path: str) -> None:
             layer.momentum = 0.7
     model.compile(keras.optimizers.Adam(3e-3), "sparse_categorical_crossentropy")
     # The eval crop (the whole object in view, at 1:1), shuffled: the folder source reads class by class.
-    ds, _ = build_dataset(source, "train", size, 16, training=False, deterministic=True)
+    ds, _ = build_dataset(source, "train", size, 16, training=False, config=PipelineConfig(deterministic=True))
     ds = ds.unbatch().cache().shuffle(CLASSES * TRAIN_PER_CLASS, seed=0).batch(16).repeat()
     model.fit(ds, steps_per_epoch=STEPS, epochs=1, verbose=0)
     model.save(path)

@@ -7,7 +7,8 @@ import tensorflow as tf
 import tensorflow_datasets as tfds
 
 from efficientnet_tf import preprocessing
-from efficientnet_tf.data import build_dataset, digits, sources
+from efficientnet_tf.data import PipelineConfig, build_dataset, digits, sources
+from efficientnet_tf.data.config import RANDAUGMENT_MAGNITUDE
 from tests.data_helpers import encode, natural_image, unique_pngs, write_tfrecords
 
 
@@ -37,7 +38,8 @@ def test_digits_default_source_offline():
     assert (info.num_examples, info.num_classes, info.class_names) == (1437, 10, tuple("0123456789"))
     assert info.steps_per_epoch == 1437 // 64
     _check_batches(train, 64, 32, 10)
-    validation, vinfo = build_dataset("digits", "validation", 24, 100, training=False, deterministic=True)
+    ordered = PipelineConfig(deterministic=True)
+    validation, vinfo = build_dataset("digits", "validation", 24, 100, training=False, config=ordered)
     images, labels = _drain(validation)
     assert vinfo.num_examples == 360 and images.shape == (360, 24, 24, 3) and vinfo.steps_per_epoch == 4
     # The validation labels are the sklearn targets of the documented permutation (NumPy seed 0).
@@ -46,12 +48,12 @@ def test_digits_default_source_offline():
     assert vinfo.skipped() == 0
     # Digits fill their frame, so the source crops nothing at eval and never flips.
     assert vinfo.crop == digits.CROP and (digits.CROP.crop_padding, digits.CROP.flip) == (0, False)
-    full, _ = build_dataset("digits", "validation", 32, 360, training=False, deterministic=True)
+    full, _ = build_dataset("digits", "validation", 32, 360, training=False, config=ordered)
     scans = load_digits().images[order[1437:]] * (255 / 16)
     expected = np.repeat(np.repeat(scans, 4, axis=1), 4, axis=2)  # 8x8 -> 32x32 nearest
     got = next(iter(full))[0].numpy()[..., 0]
     assert np.abs(got - expected).mean() < 6  # JPEG q95 of the whole digit, not a central crop
-    reference, info = build_dataset("digits", "validation", 32, 360, training=False, deterministic=True,
+    reference, info = build_dataset("digits", "validation", 32, 360, training=False, config=ordered,
                                     crop=preprocessing.REFERENCE_CROP)
     assert info.crop.crop_padding == 32 and np.abs(next(iter(reference))[0].numpy()[..., 0] - expected).mean() > 20
 
@@ -85,11 +87,12 @@ def test_tfrecord_layouts_and_labels(tmp_path, layout):
 
 def test_tfds_mock_data():
     with tfds.testing.mock_data(num_examples=12):
-        dataset, info = build_dataset("tfds:mnist", "train", 32, 4, training=True, seed=1, data_dir="/nonexistent")
+        nowhere = PipelineConfig(data_dir="/nonexistent")
+        dataset, info = build_dataset("tfds:mnist", "train", 32, 4, training=True, config=nowhere, seed=1)
         assert (info.num_examples, info.num_classes, info.class_names[:2]) == (12, 10, ("0", "1"))
         _check_batches(dataset, 4, 32, 10)
         assert len(list(dataset)) == 3
-        dataset, info = build_dataset("tfds:mnist", "validation", 20, 5, training=False, data_dir="/nonexistent")
+        dataset, info = build_dataset("tfds:mnist", "validation", 20, 5, training=False, config=nowhere)
         images, labels = _drain(dataset)
         assert images.shape == (12, 20, 20, 3) and labels.dtype == np.int32 and info.split == "validation"
 
@@ -113,10 +116,11 @@ def _bad_image_folder(root):
     return good + 4, 3
 
 
-@pytest.mark.parametrize("training,augment", [(False, None), (True, "randaugment")])
+@pytest.mark.parametrize("training,augment", [(False, "none"), (True, "randaugment")])
 def test_folder_skips_and_counts_bad_images(tmp_path, training, augment):
     good, bad = _bad_image_folder(tmp_path)
-    dataset, info = build_dataset(f"folder:{tmp_path}", "train", 32, 4, training=training, augment=augment,
+    dataset, info = build_dataset(f"folder:{tmp_path}", "train", 32, 4, training=training,
+                                  config=PipelineConfig(augment=augment, validation_split=0.0),  # all of it
                                   drop_remainder=False, seed=0)
     assert (info.num_examples, info.class_names) == (good + bad, ("cat", "dog"))
     images, labels = _drain(dataset)
@@ -128,8 +132,8 @@ def test_folder_skips_and_counts_bad_images(tmp_path, training, augment):
 
 def test_deterministic_with_seed_gives_identical_batches():
     def batches(seed):
-        dataset, _ = build_dataset("digits", "train", 32, 32, training=True, augment="randaugment",
-                                   mixup=0.2, seed=seed, deterministic=True, holdout=100)
+        settings = PipelineConfig(augment="randaugment", mixup=0.2, deterministic=True, holdout=100)
+        dataset, _ = build_dataset("digits", "train", 32, 32, training=True, config=settings, seed=seed)
         first = [(x.numpy(), y.numpy()) for x, y in dataset.take(3)]
         second = [(x.numpy(), y.numpy()) for x, y in dataset.take(3)]  # next epoch
         return first, second
@@ -145,7 +149,9 @@ def test_deterministic_with_seed_gives_identical_batches():
 
 
 def _record_bytes(source, split, holdout, training, seed=None, ctx=None):
-    options = sources.ReadOptions(split, holdout, training, seed, ctx, 1)
+    # validation_split 0: a flat folder is all train, as the TFRecords are.
+    settings = PipelineConfig(holdout=holdout, validation_split=0.0)
+    options = sources.ReadOptions.of(settings, split=split, training=training, seed=seed, input_context=ctx)
     records = sources.load(source, None, options)
     return [b.numpy() for b, _ in records.dataset], records.num_examples
 
@@ -165,7 +171,8 @@ def test_holdout_disjoint_and_stable(tmp_path, kind):
     assert (n_minival, n_train, len(minival), len(train)) == (9, 31, 9, 31)
     assert not set(minival) & set(train) and set(minival) | set(train) == set(images)
     assert sorted(_record_bytes(source, "minival", 9, training=True, seed=3)[0]) == sorted(minival)  # same across runs
-    dataset, info = build_dataset(source, "minival", 16, 4, training=False, holdout=9)
+    settings = PipelineConfig(holdout=9, validation_split=0.0)
+    dataset, info = build_dataset(source, "minival", 16, 4, training=False, config=settings)
     assert info.num_examples == 9 and len(_drain(dataset)[1]) == 9
 
 
@@ -186,7 +193,20 @@ def test_bad_arguments():
     with pytest.raises(ValueError, match="minival"):
         build_dataset("digits", "minival", 32, 8, training=False)
     with pytest.raises(ValueError, match="augment"):
-        build_dataset("digits", "train", 32, 8, training=True, augment="autoaug")
+        build_dataset("digits", "train", 32, 8, training=True, config=PipelineConfig(augment="autoaug"))
+
+
+def test_randaugment_magnitude_none_is_the_data_default(monkeypatch):
+    from efficientnet_tf.data import augment
+
+    levels = []  # the level of every op each pipeline's RandAugment builds
+    original = augment._op
+    monkeypatch.setattr(augment, "_op", lambda name, level, consts: levels.append(level) or original(name, level, consts))
+    for magnitude, expected in ((None, RANDAUGMENT_MAGNITUDE), (17, 17)):
+        levels.clear()
+        settings = PipelineConfig(augment="randaugment", randaugment_magnitude=magnitude)
+        build_dataset("digits", "train", 32, 8, training=True, config=settings, seed=0)
+        assert len(levels) == len(augment.RANDAUGMENT_OPS) and set(levels) == {expected}
 
 
 def test_only_decode_errors_are_skipped(tmp_path, monkeypatch):
@@ -196,7 +216,8 @@ def test_only_decode_errors_are_skipped(tmp_path, monkeypatch):
         with tf.control_dependencies([tf.debugging.assert_less(tf.reduce_max(image), -1.0, message="augmentation bug")]):
             return tf.identity(image)
     monkeypatch.setattr(augment, "randaugment", broken)
-    dataset, _ = build_dataset("digits", "train", 32, 8, training=True, augment="randaugment", seed=0)
+    dataset, _ = build_dataset("digits", "train", 32, 8, training=True, config=PipelineConfig(augment="randaugment"),
+                               seed=0)
     with pytest.raises(tf.errors.InvalidArgumentError, match="augmentation bug"):
         next(iter(dataset))
     # A corrupt TFRecord file is an error too (here when its records are counted), never a shorter split.
@@ -205,4 +226,5 @@ def test_only_decode_errors_are_skipped(tmp_path, monkeypatch):
     path = tmp_path / "validation-00000-of-00001"
     path.write_bytes(path.read_bytes()[:-7])
     with pytest.raises(tf.errors.DataLossError):
-        _drain(build_dataset(f"tfrecord:{tmp_path}", "validation", 16, 2, training=False, num_classes=5)[0])
+        _drain(build_dataset(f"tfrecord:{tmp_path}", "validation", 16, 2, training=False,
+                             config=PipelineConfig(num_classes=5))[0])

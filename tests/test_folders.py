@@ -5,7 +5,7 @@ import zlib
 import pytest
 import tensorflow as tf
 
-from efficientnet_tf.data import build_dataset
+from efficientnet_tf.data import PipelineConfig, build_dataset
 from efficientnet_tf.cli import train as cli
 from efficientnet_tf.training.inputs import Inputs
 from tests.data_helpers import encode, natural_image
@@ -35,7 +35,7 @@ def _photos(root, classes=("cat", "dog", "owl"), per_class=9, bad=True):
 
 def test_validation_split_per_class_disjoint_and_stable(tmp_path):
     root = _photos(tmp_path / "photos", per_class=9)  # cat: 12 files, dog/owl: 9
-    kwargs = dict(validation_split=0.2, drop_remainder=False)
+    kwargs = dict(config=PipelineConfig(validation_split=0.2), drop_remainder=False)
     _, train = build_dataset(f"folder:{root}", "train", 16, 4, training=False, **kwargs)
     _, val = build_dataset(f"folder:{root}", "validation", 16, 4, training=False, **kwargs)
     # round(12 * 0.2) = 2 of cat, round(9 * 0.2) = 2 of dog and of owl.

@@ -10,7 +10,7 @@ import os
 import pytest
 import tensorflow as tf
 
-from efficientnet_tf.data import build_dataset, sources
+from efficientnet_tf.data import PipelineConfig, build_dataset, sources
 from efficientnet_tf.data.common import ReadOptions
 from tests.data_helpers import encode, example, natural_image, write_imagenet_layout, write_records
 from training_helpers import read_json, run_train
@@ -29,7 +29,8 @@ def _file_of_record(files):
 
 
 def _files_read(source, split, owner, ctx=None, training=False, seed=None):
-    records = sources.load(source, None, ReadOptions(split, 0, training, seed, ctx, 1, holdout_shards=2))
+    read = ReadOptions.of(PipelineConfig(holdout_shards=2), split=split, training=training, seed=seed, input_context=ctx)
+    records = sources.load(source, None, read)
     return [owner[b.numpy()] for b, _ in records.dataset], records
 
 
@@ -63,7 +64,8 @@ def test_known_imagenet_layout_counts_without_reading():
 
 def test_labels_checked_missing_key_and_offset(tmp_path):
     write_imagenet_layout(str(tmp_path / "bad"), "validation", 1, 6, 3, bad_label_at=(0, 4))
-    dataset, info = build_dataset(f"tfrecord:{tmp_path / 'bad'}", "validation", 16, 3, training=False, num_classes=3)
+    three = PipelineConfig(num_classes=3)
+    dataset, info = build_dataset(f"tfrecord:{tmp_path / 'bad'}", "validation", 16, 3, training=False, config=three)
     assert info.classes_from == "--num-classes"
     batches = iter(dataset)
     next(batches)  # the first batch is good
@@ -73,7 +75,7 @@ def test_labels_checked_missing_key_and_offset(tmp_path):
     os.makedirs(tmp_path / "nolabel")
     write_records(tmp_path / "nolabel" / "validation-00000-of-00001",
                   [example(image__encoded=encode(natural_image(20, 20), "JPEG"))])
-    dataset, _ = build_dataset(f"tfrecord:{tmp_path / 'nolabel'}", "validation", 16, 1, training=False, num_classes=3)
+    dataset, _ = build_dataset(f"tfrecord:{tmp_path / 'nolabel'}", "validation", 16, 1, training=False, config=three)
     with pytest.raises(tf.errors.InvalidArgumentError, match="no image/class/label or label key"):
         next(iter(dataset))
 

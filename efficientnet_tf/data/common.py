@@ -7,6 +7,7 @@ from typing import Optional, Tuple
 import tensorflow as tf
 
 from efficientnet_tf import preprocessing
+from efficientnet_tf.data.config import PipelineConfig
 
 SPLITS = ("train", "validation", "minival")
 MISSING_LABEL = -(2 ** 31)  # the label of a record with no label key; the pipeline stops on it
@@ -24,17 +25,27 @@ class Records:
     files: Tuple[str, ...] = ()  # the files this split reads (all workers), where it reads files
 
 
-@dataclasses.dataclass(frozen=True)
+@dataclasses.dataclass(frozen=True, kw_only=True)
 class ReadOptions:
+    """One read of a source; no defaults here, so the settings' defaults stay in :mod:`.config`."""
+
     split: str
-    holdout: int
     training: bool
     seed: Optional[int]
     input_context: Optional[tf.distribute.InputContext]
+    holdout: int
+    holdout_shards: int
+    validation_split: float
     label_offset: int
-    holdout_shards: int = 0
-    validation_split: float = 0.0
-    num_classes: Optional[int] = None
+    num_classes: Optional[int]
+
+    @classmethod
+    def of(cls, config: PipelineConfig, *, split: str, training: bool, seed: Optional[int],
+           input_context: Optional[tf.distribute.InputContext]) -> "ReadOptions":
+        """The read that ``config`` asks for, of ``split``."""
+        return cls(split=split, training=training, seed=seed, input_context=input_context, holdout=config.holdout,
+                   holdout_shards=config.holdout_shards, validation_split=config.validation_split,
+                   label_offset=config.label_offset, num_classes=config.num_classes)
 
 
 def read_split(options: ReadOptions) -> str:

@@ -12,9 +12,9 @@ from efficientnet_tf import preprocessing
 from efficientnet_tf.data import augment as aug
 from efficientnet_tf.data import mixing
 from efficientnet_tf.data import common, sources
+from efficientnet_tf.data.config import AUGMENTS, RANDAUGMENT_MAGNITUDE, PipelineConfig
 
 logger = logging.getLogger(__name__)
-AUGMENTS = (None, "autoaugment", "randaugment")
 
 
 @dataclasses.dataclass
@@ -120,10 +120,11 @@ def _order(dataset, training, seed, shuffle_buffer, repeat, skip):
     return dataset.skip(skip) if skip else dataset
 
 
-def _decoded(dataset, training, image_size, crop, augment, randaugment_layers, randaugment_magnitude, counts,
-             deterministic):
+def _decoded(dataset, training, image_size, crop, config: PipelineConfig, counts):
     """Decoded, cropped and augmented ``(image, label)``; only the decode (and crop) may skip an
     image: augmentation runs after it, where errors propagate."""
+    magnitude = RANDAUGMENT_MAGNITUDE if config.randaugment_magnitude is None else config.randaugment_magnitude
+
     def decode(record, element_seed):
         image_bytes, label = record
         if not training:
@@ -136,13 +137,13 @@ def _decoded(dataset, training, image_size, crop, augment, randaugment_layers, r
 
     def augment_fn(image, label, element_seed):
         augment_seed = tf.random.experimental.stateless_split(element_seed, 2)[1]
-        if augment == "autoaugment":
+        if config.augment == "autoaugment":
             image = aug.autoaugment(image, augment_seed)
-        elif augment == "randaugment":
-            image = aug.randaugment(image, randaugment_layers, randaugment_magnitude, augment_seed)
+        elif config.augment == "randaugment":
+            image = aug.randaugment(image, config.randaugment_layers, magnitude, augment_seed)
         return image, label
 
-    dataset = _skip_undecodable(dataset, decode, placeholder, counts, deterministic)
+    dataset = _skip_undecodable(dataset, decode, placeholder, counts, config.deterministic)
     return dataset.map(augment_fn, num_parallel_calls=tf.data.AUTOTUNE)
 
 
@@ -152,78 +153,57 @@ def build_dataset(
     image_size: int,
     batch_size: int,
     training: bool,
+    config: Optional[PipelineConfig] = None,
     *,
-    data_dir: Optional[str] = None,
-    augment: Optional[str] = None,
-    randaugment_layers: int = 2,
-    randaugment_magnitude: float = 10,
-    mixup: float = 0.0,
-    cutmix: float = 0.0,
-    holdout: int = 0,
-    holdout_shards: int = 0,
-    validation_split: float = 0.0,
-    num_classes: Optional[int] = None,
     seed: Optional[int] = None,
-    deterministic: bool = False,
-    cache: bool = False,
     input_context: Optional[tf.distribute.InputContext] = None,
     drop_remainder: Optional[bool] = None,
-    shuffle_buffer: int = 10_000,
-    label_offset: int = 1,
     crop: Optional[preprocessing.CropPolicy] = None,
     repeat: bool = False,
     skip_batches: int = 0,
 ) -> Tuple[tf.data.Dataset, DatasetInfo]:
     """Batches of ``(images float32 [B, S, S, 3] in 0-255, labels int32 [B])`` and a :class:`DatasetInfo`.
 
-    ``source``/``split``/``holdout``/``holdout_shards``/``validation_split``/``label_offset``: see
-    :mod:`efficientnet_tf.data.sources`. ``num_classes`` overrides the source's (labels.txt, class
-    folders, ...); a label outside ``[0, num_classes)`` or a missing label key stops iteration with
-    an InvalidArgumentError at its batch. ``training`` selects the random crop + flip (+ ``augment``,
-    mixup/cutmix, shuffling) over the center crop. ``mixup``/``cutmix`` are Beta(alpha, alpha)
-    parameters (0 = off); when either is on, training labels become one-hot float32
-    ``[B, num_classes]``. ``seed`` fixes file order, shuffling and every random op; with
-    ``deterministic=True`` as well, two builds give identical batches (and each epoch differs from
-    the last). ``cache`` keeps the encoded images in memory after the first pass. With
-    ``input_context`` the dataset reads this worker's shard and batches at
+    ``config`` holds the settings (see :class:`PipelineConfig` and :mod:`efficientnet_tf.data.sources`);
+    the keywords describe this one stream. ``training`` selects the random crop + flip (+ augmentation,
+    mixup/cutmix, shuffling) over the center crop; with mixup or cutmix on, training labels are one-hot
+    float32 ``[B, num_classes]``. A label outside ``[0, num_classes)`` or a missing label key stops
+    iteration with an InvalidArgumentError at its batch. ``seed`` fixes file order, shuffling and every
+    random op; with ``config.deterministic`` as well, two builds give identical batches (and each epoch
+    differs from the last). With ``input_context`` the dataset reads this worker's shard and batches at
     ``input_context.get_per_replica_batch_size(batch_size)``. ``drop_remainder`` defaults to
     ``training``. Only undecodable images are skipped, and counted (:meth:`DatasetInfo.skipped`).
     ``crop`` overrides the source's crop policy (the reference's, except for ``digits``).
 
     Training only: ``repeat`` gives an endless stream of passes, batched across pass ends (what a
     trainer's epoch draws from); ``skip_batches`` drops that many batches from its start, as encoded
-    records before any decode, so a resumed epoch continues where it stopped: exactly, with
-    ``deterministic=True`` and when no image was undecodable among those skipped.
+    records before any decode, so a resumed epoch continues where it stopped: exactly, when
+    deterministic and when no image was undecodable among those skipped.
     """
-    if augment not in AUGMENTS:
-        raise ValueError(f"augment must be one of {AUGMENTS}, got {augment!r}")
+    config = config or PipelineConfig()
+    if config.augment not in AUGMENTS:
+        raise ValueError(f"augment must be one of {AUGMENTS}, got {config.augment!r}")
     if (repeat or skip_batches) and not training:
         raise ValueError("repeat and skip_batches are for training datasets")
-    if drop_remainder is None:
-        drop_remainder = training
-    read = sources.ReadOptions(split, holdout, training, seed, input_context, label_offset, holdout_shards,
-                               validation_split, num_classes)
-    records = sources.load(source, data_dir, read)
-    num_classes = records.num_classes
-    crop = crop or records.crop
-    info = DatasetInfo(source, split, records.num_examples, num_classes, records.class_names, image_size,
-                       batch_size, drop_remainder, crop, _counters(), records.classes_from, records.notes,
-                       records.files)
-
+    read = common.ReadOptions.of(config, split=split, training=training, seed=seed, input_context=input_context)
+    records = sources.load(source, config.data_dir, read)
+    info = DatasetInfo(
+        source=source, split=split, num_examples=records.num_examples, num_classes=records.num_classes,
+        class_names=records.class_names, image_size=image_size, batch_size=batch_size,
+        drop_remainder=training if drop_remainder is None else drop_remainder, crop=crop or records.crop,
+        _counts=_counters(), classes_from=records.classes_from, notes=records.notes, files=records.files)
     per_replica = input_context.get_per_replica_batch_size(batch_size) if input_context else batch_size
-    dataset = records.dataset.cache() if cache else records.dataset
-    dataset = _order(dataset, training, seed, shuffle_buffer, repeat, skip_batches * per_replica)
-    dataset = _decoded(dataset, training, image_size, crop, augment, randaugment_layers, randaugment_magnitude,
-                       info._counts, deterministic)
-    dataset = dataset.batch(per_replica, drop_remainder=drop_remainder)
-    dataset = dataset.map(lambda x, y: (x, check_labels(y, num_classes, source, label_offset)))
-    if training and (mixup > 0 or cutmix > 0):
+    dataset = _order(records.dataset, training, seed, config.shuffle_buffer, repeat, skip_batches * per_replica)
+    dataset = _decoded(dataset, training, image_size, info.crop, config, info._counts)
+    dataset = dataset.batch(per_replica, drop_remainder=info.drop_remainder)
+    dataset = dataset.map(lambda x, y: (x, check_labels(y, info.num_classes, source, config.label_offset)))
+    if training and (config.mixup > 0 or config.cutmix > 0):
         mix_seeds = _seeds(None if seed is None else seed + 1).skip(skip_batches)
         dataset = tf.data.Dataset.zip(dataset, mix_seeds).map(
-            lambda batch, s: mixing.mix_batch(batch[0], batch[1], num_classes, mixup, cutmix, s),
+            lambda batch, s: mixing.mix_batch(batch[0], batch[1], info.num_classes, config.mixup, config.cutmix, s),
             num_parallel_calls=tf.data.AUTOTUNE,
         )
     dataset = dataset.prefetch(tf.data.AUTOTUNE)
     options = tf.data.Options()
-    options.deterministic = deterministic
+    options.deterministic = config.deterministic
     return dataset.with_options(options), info

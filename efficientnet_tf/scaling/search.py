@@ -14,12 +14,13 @@ from __future__ import annotations
 import os
 from typing import List, Optional
 
+from efficientnet_tf.data.config import DataConfig
 from efficientnet_tf.scaling import method as scaling
 
 
 def run_search(
     out_dir: str,
-    dataset: str = "digits",
+    dataset: str = DataConfig.dataset,
     data_dir: Optional[str] = None,
     budget: int = 6,
     epochs: int = 8,
@@ -33,10 +34,11 @@ def run_search(
 ) -> List[dict]:
     """Ranked rows (see :func:`scaling.grid_search`); ``steps_per_epoch`` and ``eval_steps`` (None:
     whole splits) shorten each candidate's run, for a smoke test of the whole search."""
-    from efficientnet_tf.data import build_dataset
+    from efficientnet_tf.data import PipelineConfig, build_dataset
     from efficientnet_tf.training import Trainer, config
 
-    num_classes = build_dataset(dataset, "validation", base_resolution, 1, training=False, data_dir=data_dir)[1].num_classes
+    settings = PipelineConfig(data_dir=data_dir)
+    num_classes = build_dataset(dataset, "validation", base_resolution, 1, training=False, config=settings)[1].num_classes
     os.makedirs(out_dir, exist_ok=True)
 
     def evaluate(depth: float, width: float, resolution: int) -> float:
@@ -46,7 +48,7 @@ def run_search(
             "epochs": epochs, "seed": seed, "export": False, "steps_per_epoch": steps_per_epoch, "eval_steps": eval_steps,
             "model_dir": os.path.join(out_dir, f"d{depth:g}_w{width:g}_r{resolution}"),
         })
-        return Trainer(cfg).train()["top1"]
+        return Trainer(config.resolve(cfg)).train()["top1"]
 
     rows = scaling.grid_search(evaluate, target=target, tolerance=tolerance, base_resolution=base_resolution,
                                budget=budget, num_classes=num_classes, log=lambda s: print(s, flush=True),

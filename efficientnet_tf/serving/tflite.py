@@ -129,12 +129,12 @@ def export_variants(
     """
     calibration = holdout = None
     if representative_source:
-        from efficientnet_tf.data import build_dataset
+        from efficientnet_tf.data import PipelineConfig, build_dataset
 
-        size = image_size or model.inputs[0].shape[1]
-        train, _ = build_dataset(representative_source, "train", size, 32, training=False, data_dir=data_dir)
+        size, settings = image_size or model.inputs[0].shape[1], PipelineConfig(data_dir=data_dir)
+        train, _ = build_dataset(representative_source, "train", size, 32, training=False, config=settings)
         calibration = list(representative_images(train, num_images))
-        val, _ = build_dataset(representative_source, "validation", size, num_images, training=False, data_dir=data_dir)
+        val, _ = build_dataset(representative_source, "validation", size, num_images, training=False, config=settings)
         holdout = next(iter(val))[0].numpy()
     rows = []
     for quantization in quantizations:

@@ -1,25 +1,29 @@
 """Training configuration: one set of dataclasses, from which JSON files and every flag are made.
 
 Each field carries its help text (``metadata["help"]``); :mod:`efficientnet_tf.cli.train` turns
-every field into a flag from it. Precedence, lowest first: the dataclass defaults (the reference
-ImageNet recipe), the recipe's preset (:mod:`efficientnet_tf.training.recipes`), ``--config FILE``,
-then flags. :func:`resolve` then fills what depends on the variant and the dataset (resolution,
-dropout, RandAugment magnitude, ``model_dir``). The resolved config is what gets printed and written
-to ``model_dir/config.json``, so a run can be repeated with ``--config`` alone.
+every field into a flag from it. The ``data`` section is the data package's own
+:class:`~efficientnet_tf.data.config.DataConfig`, which ``build_dataset`` takes as it is.
+Precedence, lowest first: the dataclass defaults (the reference ImageNet recipe), the recipe's
+preset (:mod:`efficientnet_tf.training.recipes`), ``--config FILE``, then flags. :func:`resolve`
+then fills what depends on the variant and the dataset (resolution, dropout, RandAugment
+magnitude, ``model_dir``), once: a :class:`~efficientnet_tf.training.Trainer` takes only a
+resolved config. The resolved config is what gets printed and written to ``model_dir/config.json``,
+so a run can be repeated with ``--config`` alone.
 """
 from __future__ import annotations
 
+import copy
 import dataclasses
 import json
 from typing import Any, Dict, Optional
 
+from efficientnet_tf.data.config import DataConfig
+from efficientnet_tf.data.config import setting as _f
 from efficientnet_tf.models.variants import get_variant
 from efficientnet_tf.training import recipes
 
-
-def _f(default, help: str, **metadata):
-    """A field with its help text (and argparse ``choices``) kept beside it."""
-    return dataclasses.field(default=default, metadata={"help": help, **metadata})
+__all__ = ["DataConfig", "ModelConfig", "OptimizerConfig", "RuntimeConfig", "TrainConfig", "from_dict", "is_resolved",
+           "load", "resolve", "save"]
 
 
 @dataclasses.dataclass
@@ -32,28 +36,6 @@ class ModelConfig:
     survival_prob: float = _f(0.8, "stochastic depth survival probability; drop_connect_rate = 1 - survival_prob")
     sync_bn: bool = _f(False, "all-reduce batch statistics across replicas")
     bn_momentum: Optional[float] = _f(None, "BN moving-statistics momentum (none: the model's 0.99, the reference)")
-
-
-@dataclasses.dataclass
-class DataConfig:
-    dataset: str = _f("digits", "source: digits, tfrecord:GLOB_OR_DIR, tfds:NAME[:SPLIT] or folder:PATH")
-    data_dir: Optional[str] = _f(None, "TFDS data_dir (prepared datasets only; nothing is downloaded)")
-    augment: str = _f("none", "training augmentation", choices=("none", "autoaugment", "randaugment"))
-    randaugment_layers: int = _f(2, "RandAugment ops per image (N)")
-    randaugment_magnitude: Optional[float] = _f(
-        None, "RandAugment magnitude M on the 0-10 scale (none with --augment randaugment: 17 for B5, 28 for B7/B8, else 10)")
-    mixup: float = _f(0.0, "mixup Beta(alpha, alpha); 0 = off")
-    cutmix: float = _f(0.0, "cutmix Beta(alpha, alpha); 0 = off (with mixup too, each batch gets one of the two)")
-    holdout: int = _f(0, "training records held out as 'minival' for the best checkpoint (ordered read; folders, TFDS)")
-    holdout_shards: int = _f(0, "the first N sorted train files held out as 'minival' (TFRecords; keeps file shuffling and sharding)")
-    validation_split: float = _f(0.1, "folder:PATH with class sub-folders only: the fraction of each class kept as validation")
-    label_offset: int = _f(1, "subtracted from the 1-based image/class/label of reference TFRecords (0 for 0-based files)")
-    num_classes: Optional[int] = _f(None, "classes (none: labels.txt, the known ImageNet layout, or the largest label seen)")
-    deterministic: bool = _f(False, "fixed element order in tf.data (with --seed, the same batches every run)")
-    data_service: str = _f("", "grpc://HOST:PORT of a tf.data service dispatcher: the training pipeline runs on its workers ('' = here)")
-    data_service_mode: str = _f("dynamic", "tf.data service sharding: dynamic (each example once per epoch) or off (each worker a full pass)",
-                                choices=("dynamic", "off"))
-    data_service_timeout: float = _f(600.0, "seconds the trainer waits for a tf.data service worker before it exits with status 4")
 
 
 @dataclasses.dataclass
@@ -145,6 +127,11 @@ def resolve(cfg: TrainConfig) -> TrainConfig:
     if not cfg.model_dir:
         cfg.model_dir = f"runs/{variant.name}-{recipes.dataset_name(cfg.data.dataset)}"
     return cfg
+
+
+def is_resolved(cfg: TrainConfig) -> bool:
+    """Whether :func:`resolve` has filled ``cfg``: it is idempotent, so a resolved config is its own resolution."""
+    return resolve(copy.deepcopy(cfg)) == cfg
 
 
 def load(path: str) -> TrainConfig:

@@ -15,6 +15,9 @@ tf.data service the stream is one endless job and a resumed epoch gets fresh bat
 """
 from __future__ import annotations
 
+import dataclasses
+from typing import Callable, Optional
+
 import numpy as np
 import tensorflow as tf
 
@@ -28,14 +31,20 @@ class NoImages(ValueError):
 
 
 class Inputs:
-    def __init__(self, cfg: config_lib.TrainConfig, strategy: tf.distribute.Strategy):
-        self.cfg, self.strategy = cfg, strategy
+    """The run's splits. ``wrap_train``, if given, is applied to every training dataset as it is built
+    (the one opened at start, then one per epoch): the seam through which tests tap or spoil batches."""
+
+    def __init__(self, cfg: config_lib.TrainConfig, strategy: tf.distribute.Strategy,
+                 wrap_train: Optional[Callable[[tf.data.Dataset], tf.data.Dataset]] = None):
+        self.cfg, self.strategy, self.wrap_train = cfg, strategy, wrap_train
         held_out = cfg.data.holdout > 0 or cfg.data.holdout_shards > 0
         self.eval_split = "minival" if held_out else "validation"
         self._service = None  # the tf.data service's iterator, when there is one
         self._built = {}  # split -> DatasetInfos of every dataset built (one per input pipeline)
+        self.pipeline = cfg.data
         self.info = self._build("train", training=True)[1]
         self.num_classes = self.info.num_classes
+        self.pipeline = dataclasses.replace(cfg.data, num_classes=self.num_classes)  # every later split agrees
         self.infos = {"train": self.info}
         for split in dict.fromkeys([self.eval_split, "validation"]):
             self.infos[split] = self._build(split, training=False)[1]
@@ -46,16 +55,12 @@ class Inputs:
         for split, info in self.infos.items():
             print(f"data {split}: {'; '.join(info.notes)}", flush=True)
 
-    def _build(self, split, training, input_context=None, **extra):
-        cfg, d = self.cfg, self.cfg.data
-        dataset, info = data.build_dataset(
-            d.dataset, split, cfg.model.image_size, cfg.batch_size, training, data_dir=d.data_dir,
-            augment=None if d.augment == "none" else d.augment, randaugment_layers=d.randaugment_layers,
-            randaugment_magnitude=10 if d.randaugment_magnitude is None else d.randaugment_magnitude,
-            mixup=d.mixup, cutmix=d.cutmix, holdout=d.holdout, holdout_shards=d.holdout_shards,
-            validation_split=d.validation_split, label_offset=d.label_offset,
-            num_classes=d.num_classes or getattr(self, "num_classes", None),
-            deterministic=d.deterministic, input_context=input_context, **{"seed": cfg.seed, **extra})
+    def _build(self, split, training, input_context=None, **stream):
+        cfg = self.cfg
+        dataset, info = data.build_dataset(cfg.data.dataset, split, cfg.model.image_size, cfg.batch_size, training,
+                                           self.pipeline, input_context=input_context, **{"seed": cfg.seed, **stream})
+        if training and self.wrap_train:
+            dataset = self.wrap_train(dataset)
         self._built.setdefault(split, []).append(info)
         return dataset, info
 

@@ -16,6 +16,8 @@ import glob
 import os
 from typing import Any, Dict, Tuple
 
+from efficientnet_tf.data.config import RANDAUGMENT_MAGNITUDE
+
 REFERENCE_HOLDOUT_SHARDS = 20
 REFERENCE_HOLDOUT_RECORDS = 25022  # what those 20 files hold
 IMAGENET_TRAIN_FILES = 1024
@@ -34,8 +36,8 @@ RECIPES = ("reference", "digits", "none")
 
 
 def randaugment_magnitude(variant: str) -> float:
-    """The reference's RandAugment magnitude: 17 for B5, 28 for B7/B8, 10 elsewhere (N=2 throughout)."""
-    return {"b5": 17.0, "b7": 28.0, "b8": 28.0}.get(variant, 10.0)
+    """The reference's RandAugment magnitude: 17 for B5, 28 for B7/B8, the data default elsewhere (N=2 throughout)."""
+    return {"b5": 17.0, "b7": 28.0, "b8": 28.0}.get(variant, RANDAUGMENT_MAGNITUDE)
 
 
 def dataset_name(dataset: str) -> str:
