@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
+from efficientnet_tf.cli import train as cli
 from efficientnet_tf.training import config as config_lib
 from efficientnet_tf.training.trainer import Trainer
 from training_helpers import (SMALL, TINY, checkpoint_step, env, free_ports, checkpoint_values, read_json, run_train, train_cmd)
@@ -18,10 +19,11 @@ from training_helpers import (SMALL, TINY, checkpoint_step, env, free_ports, che
 @pytest.mark.slow
 @pytest.mark.parametrize("precision", ["float32", "mixed_bfloat16", "mixed_float16"])
 def test_one_step_smoke_per_precision(tmp_path, precision):
-    cfg = config_lib.parse(TINY + SMALL + ["--model-dir", str(tmp_path), "--epochs", "1", "--steps-per-epoch", "1",
-                                           "--eval-steps", "1", "--precision", precision, "--jit-compile", "auto"])
+    cfg = cli.parse(TINY + SMALL + ["--model-dir", str(tmp_path), "--epochs", "1", "--steps-per-epoch", "1",
+                                    "--eval-steps", "1", "--precision", precision, "--jit-compile", "auto"])[0]
     trainer = Trainer(cfg)
     assert trainer.model.dtype_policy.name == precision and trainer.jit is False
+    assert keras.mixed_precision.global_policy().name == "float32"  # the model has its policy; the process keeps its own
     assert isinstance(trainer.optimizer, keras.optimizers.LossScaleOptimizer) == (precision == "mixed_float16")
     metrics = trainer.train()
     assert metrics["steps"] == 1 and metrics["epochs"] == 1 and metrics["precision"] == precision
@@ -50,8 +52,8 @@ def test_full_outputs_and_saved_model(tmp_path):
 
 @pytest.mark.slow
 def test_export_writes_model_keras_and_serving_saved_model(tmp_path):
-    cfg = config_lib.parse(TINY + SMALL + ["--model-dir", str(tmp_path), "--epochs", "1", "--steps-per-epoch", "1",
-                                           "--eval-steps", "1"])
+    cfg = cli.parse(TINY + SMALL + ["--model-dir", str(tmp_path), "--epochs", "1", "--steps-per-epoch", "1",
+                                    "--eval-steps", "1"])[0]
     trainer = Trainer(cfg)
     trainer.train()
     trainer.export()
@@ -72,9 +74,9 @@ def test_mixup_cutmix_and_randaugment_magnitude_reach_the_run(tmp_path, monkeypa
     used = []  # (op name, level) of every augmentation op the run's pipeline builds
     original = augment._op
     monkeypatch.setattr(augment, "_op", lambda name, level, consts: used.append((name, level)) or original(name, level, consts))
-    cfg = config_lib.parse(TINY + ["--model-dir", str(tmp_path), "--epochs", "1", "--steps-per-epoch", "3", "--eval-steps", "1",
-                                   "--mixup", "0.2", "--cutmix", "1.0", "--augment", "randaugment",
-                                   "--randaugment-magnitude", "28", "--width", "0.25", "--depth", "0.1"])
+    cfg = cli.parse(TINY + ["--model-dir", str(tmp_path), "--epochs", "1", "--steps-per-epoch", "3", "--eval-steps", "1",
+                            "--mixup", "0.2", "--cutmix", "1.0", "--augment", "randaugment",
+                            "--randaugment-magnitude", "28", "--width", "0.25", "--depth", "0.1"])[0]
     assert (cfg.data.mixup, cfg.data.cutmix, cfg.data.randaugment_layers, cfg.data.randaugment_magnitude) == (0.2, 1.0, 2, 28)
     trainer = Trainer(cfg)
     batch = next(iter(trainer.inputs.train_dataset()))

@@ -7,6 +7,7 @@ import pytest
 import tensorflow as tf
 
 import efficientnet_tf
+from efficientnet_tf.cli import train as cli
 from efficientnet_tf.preprocessing import CropPolicy
 from efficientnet_tf.training import config as config_lib
 from efficientnet_tf.training import build
@@ -37,14 +38,14 @@ def test_cosine_schedule_and_serialization():
 
 
 def test_reference_recipe_defaults_and_digits_preset():
-    imagenet = config_lib.parse(["--dataset", "tfrecord:/data/imagenet"])
+    imagenet = cli.parse(["--dataset", "tfrecord:/data/imagenet"])[0]
     assert (imagenet.batch_size, imagenet.epochs, imagenet.data.holdout_shards) == (4096, 350, 20)
     opt = imagenet.optimizer
     assert (opt.base_lr, opt.rho, opt.momentum, opt.epsilon) == (0.016, 0.9, 0.9, 1e-3)
     assert (opt.warmup_epochs, opt.decay_rate, opt.decay_epochs, opt.schedule) == (5, 0.97, 2.4, "exponential")
     assert (opt.weight_decay, opt.label_smoothing, opt.ema_decay, imagenet.model.survival_prob) == (1e-5, 0.1, 0.9999, 0.8)
     assert imagenet.model.image_size == 224 and imagenet.model_dir == "runs/b0-imagenet"
-    digits = config_lib.parse([])
+    digits = cli.parse([])[0]
     assert (digits.data.dataset, digits.model.image_size, digits.batch_size, digits.model_dir) == ("digits", 32, 64, "runs/b0-digits")
     assert (digits.optimizer.schedule, digits.optimizer.base_lr * 64 / 256, digits.data.deterministic) == ("cosine", 0.00075, True)
     path_error = "optimizer.'learning_rate'"
@@ -119,18 +120,29 @@ def test_ema_averages_weights_and_bn_statistics_and_swaps(tiny_b0):
     np.testing.assert_allclose(moving.numpy(), m0 + 2.0)
 
 
-def test_export_puts_the_global_policy_back(tmp_path):
-    """Trainer.export builds its float32 copy without leaving the process switched to float32."""
+def test_trainer_takes_only_a_resolved_config():
+    cfg = config_lib.TrainConfig()
+    assert not config_lib.is_resolved(cfg)
+    with pytest.raises(ValueError, match="Trainer takes a resolved config"):
+        Trainer(cfg)
+    resolved = config_lib.resolve(cfg)
+    assert config_lib.is_resolved(resolved) and resolved.model.image_size == 224 and resolved.model_dir == "runs/b0-digits"
+    resolved.data.augment = "randaugment"  # resolve would now fill its magnitude
+    assert not config_lib.is_resolved(resolved)
+
+
+def test_model_and_export_get_their_own_policy_and_leave_the_global_one(tmp_path):
+    """build_model and export_run set no process-wide dtype policy: each model gets the one asked for."""
     cfg = config_lib.resolve(config_lib.TrainConfig(model=config_lib.ModelConfig(
         width=0.25, depth=0.2, image_size=32, dropout_rate=0.0), model_dir=str(tmp_path)))
     keras.utils.set_random_seed(0)
-    model = build.build_model(cfg, 3)
+    model = build.build_model(cfg, 3, "mixed_bfloat16")
+    assert model.dtype_policy.name == "mixed_bfloat16" and keras.mixed_precision.global_policy().name == "float32"
     info = types.SimpleNamespace(num_classes=3, class_names=["a", "b", "c"], crop=CropPolicy(crop_padding=0))
-    trainer = types.SimpleNamespace(cfg=cfg, model=model, ema=None, info=info, out_dir=str(tmp_path))
-    keras.mixed_precision.set_global_policy("mixed_bfloat16")
+    keras.mixed_precision.set_global_policy("mixed_float16")  # whatever the process runs in, export keeps it
     try:
-        Trainer.export(trainer)
-        assert keras.mixed_precision.global_policy().name == "mixed_bfloat16"
+        build.export_run(cfg, model, None, info, str(tmp_path))
+        assert keras.mixed_precision.global_policy().name == "mixed_float16"
     finally:
         keras.mixed_precision.set_global_policy("float32")
     reloaded = keras.saving.load_model(tmp_path / "model.keras", safe_mode=True)

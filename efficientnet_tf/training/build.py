@@ -12,24 +12,36 @@ from efficientnet_tf.run_dir import RunDir
 from efficientnet_tf.training import config as config_lib
 
 
-def build_model(cfg: config_lib.TrainConfig, num_classes: int) -> keras.Model:
+@contextlib.contextmanager
+def dtype_policy(name: str):
+    """Keras' global dtype policy set to ``name`` inside only: layers take the policy that is global
+    when they are made, and the rest of the process keeps its own."""
+    previous = keras.mixed_precision.global_policy()
+    keras.mixed_precision.set_global_policy(name)
+    try:
+        yield
+    finally:
+        keras.mixed_precision.set_global_policy(previous)
+
+
+def build_model(cfg: config_lib.TrainConfig, num_classes: int, policy: str) -> keras.Model:
     """The variant (or its width/depth overridden) with the run's resolution, dropout and survival
-    probability, and random weights; ``cfg`` must be resolved (:func:`config.resolve`)."""
+    probability, random weights and dtype ``policy``; ``cfg`` must be resolved (:func:`config.resolve`)."""
     v = get_variant(cfg.model.name)
     width = v.width if cfg.model.width is None else cfg.model.width
     depth = v.depth if cfg.model.depth is None else cfg.model.depth
     name = v.keras_name if (width, depth) == (v.width, v.depth) else f"efficientnet_w{width:g}_d{depth:g}"
-    return EfficientNet(
-        width, depth, v.resolution, weights=None, input_shape=(cfg.model.image_size, cfg.model.image_size, 3),
-        classes=num_classes, dropout_rate=cfg.model.dropout_rate, drop_connect_rate=1.0 - cfg.model.survival_prob,
-        name=name)
+    with dtype_policy(policy):
+        return EfficientNet(
+            width, depth, v.resolution, weights=None, input_shape=(cfg.model.image_size, cfg.model.image_size, 3),
+            classes=num_classes, dropout_rate=cfg.model.dropout_rate, drop_connect_rate=1.0 - cfg.model.survival_prob,
+            name=name)
 
 
 def export_run(cfg: config_lib.TrainConfig, model: keras.Model, ema, info, out_dir: str) -> None:
     """model.keras (with the labels and crop beside it) and saved_model/ from a float32 copy holding
     the EMA weights, built outside the strategy."""
-    keras.mixed_precision.set_global_policy("float32")
-    serving = build_model(cfg, info.num_classes)
+    serving = build_model(cfg, info.num_classes, "float32")
     with ema.swapped() if ema else contextlib.nullcontext():
         serving.set_weights(model.get_weights())
     run = RunDir(out_dir)

@@ -20,18 +20,21 @@ checkpoints and backup are as they were before that loop.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import shutil
 import signal
 import statistics
 import time
+from typing import Callable, Dict, Optional
 
 import keras
 import tensorflow as tf
 
-from efficientnet_tf.run_dir import newest_checkpoint
+from efficientnet_tf.run_dir import RunDir, newest_checkpoint
 from efficientnet_tf.training import outputs
-from efficientnet_tf.training.inputs import NoImages
-from efficientnet_tf.training.steps import STATS
+from efficientnet_tf.training.config import TrainConfig
+from efficientnet_tf.training.inputs import Inputs, NoImages
+from efficientnet_tf.training.steps import STATS, Steps
 
 
 class Diverged(FloatingPointError):
@@ -49,19 +52,33 @@ def sigterm_flag():
         signal.signal(signal.SIGTERM, previous)
 
 
-class Loop:
-    """Runs a :class:`~efficientnet_tf.training.trainer.Trainer`'s remaining epochs."""
+@dataclasses.dataclass
+class State:
+    """What the checkpoints hold and where they go: the step and best eval top-1 counters, the
+    checkpoint of the whole run, and its managers (``backup``, ``checkpoints``, ``best``)."""
 
-    def __init__(self, trainer):
-        self.t = trainer
-        self.cfg, self.spe = trainer.cfg, trainer.steps_per_epoch
+    step: tf.Variable
+    best: tf.Variable
+    checkpoint: tf.train.Checkpoint
+    managers: Dict[str, tf.train.CheckpointManager]
+
+
+class Loop:
+    """Runs a run's remaining epochs with the datasets (``inputs``), the compiled ``steps`` (which
+    hold the model and its EMA), the checkpointed ``state`` and the ``run`` directory it is given;
+    ``export``, if given, writes the model once the run is complete."""
+
+    def __init__(self, cfg: TrainConfig, inputs: Inputs, steps: Steps, state: State, run: RunDir, *,
+                 steps_per_epoch: int, steps_per_loop: int, export: Optional[Callable[[], None]] = None):
+        self.cfg, self.inputs, self.steps, self.state, self.run_dir = cfg, inputs, steps, state, run
+        self.spe, self.steps_per_loop, self.export = steps_per_epoch, steps_per_loop, export
 
     def run(self):
         """Final metrics, or None when stopped by SIGTERM (backed up)."""
-        t, spe = self.t, self.spe
+        run, spe = self.run_dir, self.spe
         step = self._restore()
-        history = [r for r in outputs.read_history(str(t.run.history)) if r["epoch"] <= step // spe]
-        writers = {k: tf.summary.create_file_writer(str(t.run.logs(k))) for k in ("train", "eval")}
+        history = [r for r in outputs.read_history(str(run.history)) if r["epoch"] <= step // spe]
+        writers = {k: tf.summary.create_file_writer(str(run.logs(k))) for k in ("train", "eval")}
         with sigterm_flag() as sigterm:
             while step < self.cfg.epochs * spe:
                 epoch = step // spe
@@ -75,17 +92,17 @@ class Loop:
 
     def _epoch(self, epoch, step, sigterm):
         """Trains ``epoch`` from ``step`` on; its history row, or None after SIGTERM."""
-        t, spe, end = self.t, self.spe, (epoch + 1) * self.spe
-        iterator = t.inputs.train_batches(epoch, step - epoch * spe)
+        spe, end = self.spe, (epoch + 1) * self.spe
+        iterator = self.inputs.train_batches(epoch, step - epoch * spe)
         progbar = keras.utils.Progbar(spe, stateful_metrics=["lr"])
         sums, t0, start = {}, time.time(), step
         while step < end:
-            out = self._train_loop(iterator, min(t.steps_per_loop, end - step))
+            out = self._train_loop(iterator, min(self.steps_per_loop, end - step))
             if out["bad_step"] >= 0:
                 raise Diverged(f"loss {out['bad_loss']} at step {step + out['bad_step'] + 1}; "
-                               f"checkpoints in {t.out_dir} are left as they were")
+                               f"checkpoints in {self.run_dir.root} are left as they were")
             previous, step = step, step + out["steps"]
-            t.step.assign(step)
+            self.state.step.assign(step)
             for k in STATS:
                 sums[k] = sums.get(k, 0.0) + out[k]
             progbar.update(step - epoch * spe, [("loss", out["loss_sum"] / out["count"] + out["l2"] / out["steps"]),
@@ -100,85 +117,85 @@ class Loop:
         return {"epoch": epoch + 1, "step": step, "lr": out["lr"],
                 "loss": sums["loss_sum"] / sums["count"] + sums["l2"] / (step - start),
                 "top1": sums["correct"] / sums["count"], "images_per_sec": sums["count"] / seconds,
-                "seconds": seconds, "skipped": t.inputs.skipped("train")}
+                "seconds": seconds, "skipped": self.inputs.skipped("train")}
 
     def _train_loop(self, iterator, steps):
         try:
-            return self.t.steps.train_loop(iterator, steps)
+            return self.steps.train_loop(iterator, steps)
         except tf.errors.OutOfRangeError:  # the endless train stream is empty: nothing decoded
             raise NoImages(f"no training image of {self.cfg.data.dataset} could be decoded "
-                           f"({self.t.inputs.skipped('train')} skipped)") from None
+                           f"({self.inputs.skipped('train')} skipped)") from None
 
     def _end_epoch(self, row, history, writers):
-        t = self.t
-        ev = self.evaluate(t.eval_split)
+        ev = self.evaluate(self.inputs.eval_split)
         row.update({f"eval_{k}": v for k, v in ev.items() if k != "examples"})
         history.append(row)
         self._log_epoch(row, writers)
-        outputs.write_history(str(t.run.history), history)
-        if ev["top1"] > float(t.best.numpy()):
-            t.best.assign(ev["top1"])
+        outputs.write_history(str(self.run_dir.history), history)
+        if ev["top1"] > float(self.state.best.numpy()):
+            self.state.best.assign(ev["top1"])
             self._save("best")
         self._save("checkpoints", "backup")
 
     def evaluate(self, split):
         """Top-1, top-5 and cross-entropy on ``split`` with the EMA weights swapped in; one host read."""
-        t, totals = self.t, {}
-        t.steps.sync_statistics()
-        t.inputs.forget(split)
-        with t.ema.swapped() if t.ema else contextlib.nullcontext():
-            for i, batch in enumerate(t.inputs.eval_batches(split)):
+        totals, ema = {}, self.steps.ema
+        self.steps.sync_statistics()
+        self.inputs.forget(split)
+        with ema.swapped() if ema else contextlib.nullcontext():
+            for i, batch in enumerate(self.inputs.eval_batches(split)):
                 if self.cfg.eval_steps and i >= self.cfg.eval_steps:
                     break
-                for k, v in t.steps.eval_step(batch).items():
+                for k, v in self.steps.eval_step(batch).items():
                     totals[k] = totals[k] + v if k in totals else v
         totals = {k: float(v) for k, v in totals.items()}
-        n, skipped = totals.get("count", 0.0), t.inputs.skipped(split)
+        n, skipped = totals.get("count", 0.0), self.inputs.skipped(split)
         if not n:
             raise NoImages(f"no {split!r} image of {self.cfg.data.dataset} could be decoded ({skipped} skipped)")
         return {"top1": totals["correct"] / n, "top5": totals["correct5"] / n, "loss": totals["loss_sum"] / n,
                 "examples": int(n), "skipped": skipped}
 
     def _restore(self) -> int:
-        t = self.t
-        path = newest_checkpoint(t.managers)
+        state = self.state
+        path = newest_checkpoint(state.managers)
         if path:
-            t.checkpoint.restore(path).assert_existing_objects_matched()
-            step = int(t.step.numpy())
+            state.checkpoint.restore(path).assert_existing_objects_matched()
+            step = int(state.step.numpy())
             print(f"Resumed from {path} at step {step} (epoch {step // self.spe + 1}, "
                   f"{step % self.spe} of its {self.spe} steps done)", flush=True)
-        return int(t.step.numpy())
+        return int(state.step.numpy())
 
     def _save(self, *names):
-        self.t.steps.sync_statistics()
+        self.steps.sync_statistics()
         for name in names:
-            self.t.managers[name].save(checkpoint_number=self.t.step)
+            self.state.managers[name].save(checkpoint_number=self.state.step)
 
     def _log_epoch(self, row, writers):
         outputs.write_scalars(writers["train"], int(row["epoch"]), {k: v for k, v in row.items() if not k.startswith("eval_")})
         outputs.write_scalars(writers["eval"], int(row["epoch"]), {k[5:]: v for k, v in row.items() if k.startswith("eval_")})
-        split = self.t.eval_split
+        split = self.inputs.eval_split
         print(f"epoch {int(row['epoch'])}/{self.cfg.epochs}: loss {row['loss']:.4f} top1 {row['top1']:.4f} "
               f"| {split} loss {row['eval_loss']:.4f} top1 {row['eval_top1']:.4f} top5 {row['eval_top5']:.4f} "
               f"| lr {row['lr']:.5f} | {row['images_per_sec']:.1f} images/s, {row['seconds']:.1f} s "
               f"| skipped {int(row['skipped'])} train, {int(row['eval_skipped'])} {split}", flush=True)
 
     def _finish(self, history):
-        t = self.t
+        run, steps = self.run_dir, self.steps
         final = self.evaluate("validation")
         # The median over epochs: the first epoch of each process also pays for tracing the loop.
-        metrics = {**final, "split": "validation", "epochs": len(history), "steps": int(t.step.numpy()),
+        metrics = {**final, "split": "validation", "epochs": len(history), "steps": int(self.state.step.numpy()),
                    "images_per_sec": statistics.median(r["images_per_sec"] for r in history) if history else 0.0,
-                   "best_eval_top1": float(t.best.numpy()), "model": self.cfg.model.name, "dataset": self.cfg.data.dataset,
-                   "image_size": self.cfg.model.image_size, "precision": t.precision,
-                   "replicas": t.strategy.num_replicas_in_sync, "train_skipped": t.inputs.skipped("train"),
-                   "steps_per_loop": t.steps_per_loop, "train_calls": t.steps.train_calls}
-        outputs.write_json(str(t.run.metrics), metrics)
+                   "best_eval_top1": float(self.state.best.numpy()), "model": self.cfg.model.name,
+                   "dataset": self.cfg.data.dataset, "image_size": self.cfg.model.image_size,
+                   "precision": steps.model.dtype_policy.name, "replicas": steps.strategy.num_replicas_in_sync,
+                   "train_skipped": self.inputs.skipped("train"), "steps_per_loop": self.steps_per_loop,
+                   "train_calls": steps.train_calls}
+        outputs.write_json(str(run.metrics), metrics)
         if history:
-            outputs.plot_curves(str(t.run.curves), history)
-        if self.cfg.export:
-            t.export()
-        shutil.rmtree(t.run.checkpoints("backup"), ignore_errors=True)
+            outputs.plot_curves(str(run.curves), history)
+        if self.export:
+            self.export()
+        shutil.rmtree(run.checkpoints("backup"), ignore_errors=True)
         print(f"Held-out ({metrics['split']}, {metrics['examples']} images, {metrics['skipped']} skipped) "
               f"top-1 {metrics['top1']:.4f} top-5 {metrics['top5']:.4f} loss {metrics['loss']:.4f}", flush=True)
         return metrics
