@@ -17,7 +17,7 @@ README_COMMANDS = [
     "--model b4 --dataset tfds:imagenet2012 --data-dir /data/tfds --batch-size 1024 --augment autoaugment",
     "--model b7 --dataset tfds:imagenet2012 --data-dir /data/tfds --augment randaugment",
 ]
-README = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "README.md")
+IMAGENET_DOC = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "docs", "imagenet.md")
 
 
 def _leaf_fields(cls, prefix=""):
@@ -133,11 +133,11 @@ def test_dry_runs_resolve_the_reference_recipe(capsys):
     assert b7.model_dir == "runs/b7-imagenet2012" and not os.path.exists(b7.model_dir)  # nothing written, no data read
 
 
-def test_readme_imagenet_commands_are_the_ones_tested():
-    with open(README, encoding="utf-8") as f:
-        section = f.read().split("### ImageNet on GPUs/TPUs")[1].split("\n## ")[0]
-    commands = [line.strip()[len("python train.py "):] for line in section.splitlines()
-                if line.strip().startswith("python train.py ")]
+def test_imagenet_doc_commands_are_the_ones_tested():
+    with open(IMAGENET_DOC, encoding="utf-8") as f:
+        section = f.read().split("## Commands")[1].split("\n## ")[0]
+    commands = [line.strip()[len("efficientnet-tf train "):] for line in section.splitlines()
+                if line.strip().startswith("efficientnet-tf train ")]
     assert commands == README_COMMANDS
 
 
