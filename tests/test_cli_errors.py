@@ -26,7 +26,7 @@ def _bad_input(tmp_path):
         ("scale-search", ["scale-search", "--budget", "two"], "argument --budget: invalid int value: 'two'"),
         ("data-service", ["data-service", "worker", "--dispatcher", "grpc://x:1", "--port", "0"],
          "--dispatcher must be HOST:PORT, got 'grpc://x:1'"),
-        ("weights", ["weights", "fetch"], "argument action: invalid choice: 'fetch'"),
+        ("weights", ["weights", "fetch", "nope", "--model", "b0"], "unknown weights tag 'nope'; the tags are: imagenet, "),
     ]
 
 

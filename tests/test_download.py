@@ -129,12 +129,18 @@ def test_a_tarball_escaping_its_folder_is_refused_before_extraction(tmp_path, ba
     assert not (tmp_path / "out").exists() and not (tmp_path / "evil").exists()
 
 
-def test_a_bad_tarball_from_the_mirror_is_not_cached(mirror):
+def test_a_bad_or_unreadable_tarball_is_not_cached_and_a_good_one_is_extracted(mirror):
     url = "https://storage.googleapis.com/test-bucket/ckpt.tar.gz"
     mirror.put(url, tarball([_member("ckpt/model.ckpt.index"), BAD_MEMBERS["symlink out"]]))
     with pytest.raises(ValueError, match="refusing to extract"):
         download.fetch_preset(_preset(url, None, TPU_TARBALL))
     assert _cache_entries() == []
+    mirror.put(url, DATA)
+    with pytest.raises(ValueError, match=re.escape(f"{url}: not a readable .tar.gz (ReadError")):
+        download.fetch_preset(_preset(url, None, TPU_TARBALL))
+    assert _cache_entries() == []
+    stale = download.cache_dir() / "test-set" / ".ckpt.999999.tmp.tar.gz"  # a killed process's download
+    stale.write_bytes(b"partial")
     mirror.put(url, tarball([_member("ckpt/model.ckpt.index"), _member("ckpt/latest", tarfile.SYMTYPE, "model.ckpt.index")]))
     folder = download.fetch_preset(_preset(url, None, TPU_TARBALL))
     assert folder == download.cached_path(_preset(url, None, TPU_TARBALL)) / "ckpt"

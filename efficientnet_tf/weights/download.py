@@ -21,6 +21,7 @@ import shutil
 import sys
 import tarfile
 import urllib.request
+import zlib
 from pathlib import Path
 from typing import Callable, Optional
 
@@ -35,6 +36,7 @@ MIRROR_ENV = "EFFICIENTNET_TF_MIRROR"
 OFFLINE_ENV = "EFFICIENTNET_TF_OFFLINE"
 TIMEOUT_S = 10.0  # per connect and per read: a dead mirror fails within seconds, a slow one still finishes
 _CHUNK = 1 << 20
+MANUAL = "or download it yourself (extract a .tar.gz) and pass weights=PATH"
 
 
 class DownloadError(FileNotFoundError):
@@ -64,9 +66,6 @@ def cached_path(preset: Preset, include_top: bool = True) -> Path:
     if preset.layout != KERAS_H5:
         name = name[: -len(".tar.gz")] if name.endswith(".tar.gz") else name
     return cache_dir() / preset.tag / name
-
-
-MANUAL = "or download it yourself (extract a .tar.gz) and pass weights=PATH"
 
 
 def _named(url: str, source: str) -> str:
@@ -131,13 +130,16 @@ def _inside(member: tarfile.TarInfo) -> bool:
 
 def extract_tarball(archive: Path, folder: Path, url: str) -> None:
     """Extracts ``archive`` into ``folder`` after refusing, before writing anything, members that escape it."""
-    with tarfile.open(archive, "r:*") as tar:
-        members = tar.getmembers()
-        bad = [m.name + (f" -> {m.linkname}" if m.linkname else "") for m in members if not _inside(m)]
-        if bad:
-            raise ValueError(f"{url}: refusing to extract a tarball with members outside its folder, links out of it "
-                             f"or special files: {', '.join(bad[:5])}")
-        tar.extractall(folder, members=members, filter="data")
+    try:
+        with tarfile.open(archive, "r:*") as tar:
+            members = tar.getmembers()
+            bad = [m.name + (f" -> {m.linkname}" if m.linkname else "") for m in members if not _inside(m)]
+            if bad:
+                raise ValueError(f"{url}: refusing to extract a tarball with members outside its folder, links out "
+                                 f"of it or special files: {', '.join(bad[:5])}")
+            tar.extractall(folder, members=members, filter="data")
+    except (tarfile.TarError, EOFError, zlib.error) as e:
+        raise ValueError(f"{url}: not a readable .tar.gz ({type(e).__name__}: {e})") from None
 
 
 def _remove(path: Path) -> None:
@@ -163,6 +165,8 @@ def build_once(dest: Path, make: Callable[[Path], None]) -> Path:
         lock.acquire()
     try:
         if not dest.exists():
+            for stale in dest.parent.glob(f".{dest.name}.*.tmp*"):  # left by a killed process
+                _remove(stale)
             tmp = dest.with_name(f".{dest.name}.{os.getpid()}.tmp")
             try:
                 make(tmp)
