@@ -5,7 +5,7 @@ import subprocess
 import pytest
 import tensorflow as tf
 
-from training_helpers import SMALL, all_finite, checkpoint_step, checkpoint_values, env, patched_cmd, start_train, wait_for_checkpoint
+from training_helpers import SMALL, all_finite, checkpoint_step, checkpoint_values, env, fault_cmd, start_train, wait_for_checkpoint
 
 # 2 epochs of 6 steps of a small B0, a backup every 2 steps: the first backup lands mid-epoch 1.
 RUN = [*SMALL, "--epochs", "2", "--steps-per-epoch", "6", "--backup-every-steps", "2"]
@@ -27,8 +27,8 @@ def test_sigterm_backs_up_and_exits_zero(tmp_path):
 def test_nan_inside_a_loop_exits_3_and_keeps_the_checkpoints_from_before_that_loop(tmp_path):
     # 2 steps per loop: epoch 2's loops are steps 7-8 (backed up at 8), 9-10 and 11-12. The images of
     # epoch 2 (training build 2) turn NaN from its 4th batch: step 10, the second step of a loop.
-    result = subprocess.run(patched_cmd(tmp_path, *RUN, "--steps-per-loop", "2"), capture_output=True, text=True,
-                            timeout=240, env=env(NAN_AT="2:3"))
+    result = subprocess.run(fault_cmd(tmp_path, *RUN, "--steps-per-loop", "2", nan_at="2:3"), capture_output=True,
+                            text=True, timeout=240, env=env())
     assert result.returncode == 3, result.stdout + result.stderr
     assert "Training diverged: loss nan at step 10" in result.stdout
     last_good = tf.train.latest_checkpoint(str(tmp_path / "checkpoints"))

@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from training_helpers import (SMALL, checkpoint_step, checkpoint_values, env, patched_cmd, read_json, read_tap,
+from training_helpers import (SMALL, checkpoint_step, checkpoint_values, env, fault_cmd, read_json, read_tap,
                               start_train, wait_for_checkpoint)
 
 DETERMINISTIC = {"TF_DETERMINISTIC_OPS": "1"}
@@ -15,9 +15,9 @@ DETERMINISTIC = {"TF_DETERMINISTIC_OPS": "1"}
 RUN = [*SMALL, "--epochs", "2", "--steps-per-epoch", "8", "--deterministic"]
 
 
-def _run(model_dir, *args, **extra_env):
-    result = subprocess.run(patched_cmd(model_dir, *RUN, *args), capture_output=True, text=True, timeout=300,
-                            env=env(**DETERMINISTIC, **extra_env))
+def _run(model_dir, *args, tap_file=None):
+    result = subprocess.run(fault_cmd(model_dir, *RUN, *args, tap_file=tap_file), capture_output=True, text=True,
+                            timeout=300, env=env(**DETERMINISTIC))
     assert result.returncode == 0, result.stdout + result.stderr
     return result.stdout
 
@@ -43,7 +43,7 @@ def _assert_same_weights(a, b):
 def uninterrupted(tmp_path_factory):
     """One step per host call, never stopped: the reference both tests compare with."""
     model_dir = tmp_path_factory.mktemp("uninterrupted")
-    out = _run(model_dir, "--steps-per-loop", "1", TAP_FILE=str(model_dir / "tap.txt"))
+    out = _run(model_dir, "--steps-per-loop", "1", tap_file=model_dir / "tap.txt")
     return model_dir, out
 
 
@@ -65,8 +65,8 @@ def test_four_steps_per_loop_end_with_the_same_weights_in_a_quarter_of_the_calls
 def test_a_killed_run_resumes_its_epoch_with_exactly_the_batches_it_had_not_seen(uninterrupted, tmp_path):
     reference = read_tap(uninterrupted[0] / "tap.txt")  # build 1 is epoch 1, build 2 epoch 2
     tap = tmp_path / "tap.txt"
-    proc = start_train(tmp_path, cmd=patched_cmd(tmp_path, *RUN, "--steps-per-loop", "1", "--backup-every-steps", "3"),
-                       **DETERMINISTIC, TAP_FILE=str(tap))
+    proc = start_train(tmp_path, cmd=fault_cmd(tmp_path, *RUN, "--steps-per-loop", "1", "--backup-every-steps", "3",
+                                               tap_file=tap), **DETERMINISTIC)
     wait_for_checkpoint(tmp_path / "backup", proc)
     proc.send_signal(signal.SIGKILL)
     proc.wait(timeout=30)
@@ -76,7 +76,7 @@ def test_a_killed_run_resumes_its_epoch_with_exactly_the_batches_it_had_not_seen
     first = read_tap(tap)
     tap.rename(tmp_path / "tap-first.txt")
 
-    out = _run(tmp_path, "--steps-per-loop", "1", "--backup-every-steps", "3", TAP_FILE=str(tap))
+    out = _run(tmp_path, "--steps-per-loop", "1", "--backup-every-steps", "3", tap_file=tap)
     assert f"Resumed from {tmp_path / 'backup'}/ckpt-{killed_at} at step {killed_at} (epoch 1, {killed_at} of its 8 steps done)" in out
     assert (read_json(tmp_path / "metrics.json")["epochs"], read_json(tmp_path / "metrics.json")["steps"]) == (2, 16)
     assert [line.split(",")[:2] for line in (tmp_path / "history.csv").read_text().splitlines()[1:]] == [["1", "8"], ["2", "16"]]

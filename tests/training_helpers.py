@@ -13,6 +13,7 @@ import tensorflow as tf
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 TRAIN_PY = os.path.join(REPO, "train.py")
+FAULT_TRAIN = os.path.join(REPO, "tests", "fault_train.py")
 # B0 at 32 px, a few steps: seconds per step on 2 cores, minutes for the whole file.
 TINY = ["--image-size", "32", "--batch-size", "16", "--eval-steps", "2", "--no-export", "--seed", "1"]
 
@@ -81,52 +82,15 @@ def free_ports(n: int) -> list:
 # A B0 cut down to 7 blocks and a quarter of the width: the same code paths, traced in seconds.
 SMALL = ["--width", "0.25", "--depth", "0.2"]
 
-# train.py with data.build_dataset wrapped. Training datasets are counted as they are built: build 0
-# is the one the trainer opens at start (never read), then one per epoch (a resumed epoch too).
-PATCHED_TRAIN = """
-import hashlib, itertools, os, runpy, sys
-import tensorflow as tf
-from efficientnet_tf import data
-build, builds = data.build_dataset, itertools.count()
-
-def poison(ds, n):  # NAN_AT=B:K: the images of build B are NaN from its batch K on
-    target, first = map(int, os.environ["NAN_AT"].split(":"))
-    return ds if n != target else ds.enumerate().map(lambda i, b: (tf.where(i >= first, float("nan"), b[0]), b[1]))
-
-def tap(ds, n):  # TAP_FILE: one line per batch produced: build, batch, the images' SHA-1s
-    batches = itertools.count()
-    def record(images):
-        digests = [hashlib.sha1(image.tobytes()).hexdigest() for image in images.numpy()]
-        with open(os.environ["TAP_FILE"], "a") as f:
-            f.write(f"{n} {next(batches)} {','.join(digests)}\\n")
-        return images
-    def mapped(x, y):
-        seen = tf.py_function(record, [x], x.dtype)
-        seen.set_shape(x.shape)
-        return seen, y
-    return ds.map(mapped)
-
-def wrapped(source, split, image_size, batch_size, training, **kw):
-    ds, info = build(source, split, image_size, batch_size, training, **kw)
-    if training:
-        n = next(builds)
-        ds = poison(ds, n) if "NAN_AT" in os.environ else ds
-        ds = tap(ds, n) if "TAP_FILE" in os.environ else ds
-    return ds, info
-
-data.build_dataset = wrapped
-sys.argv = [sys.argv[1]] + sys.argv[2:]
-runpy.run_path(sys.argv[0], run_name="__main__")
-"""
-
-
-def patched_cmd(model_dir, *args) -> list:
-    """train.py under :data:`PATCHED_TRAIN` (set NAN_AT and/or TAP_FILE in the environment)."""
-    return [sys.executable, "-c", PATCHED_TRAIN, TRAIN_PY, *TINY, "--model-dir", str(model_dir), *map(str, args)]
+def fault_cmd(model_dir, *args, nan_at: str = "", tap_file=None) -> list:
+    """train.py through ``tests/fault_train.py``: NaN images in training build B from its batch K on
+    (``nan_at="B:K"``) and/or each training batch logged to ``tap_file`` (read it with :func:`read_tap`)."""
+    faults = (["--nan-at", nan_at] if nan_at else []) + (["--tap-file", str(tap_file)] if tap_file else [])
+    return [sys.executable, FAULT_TRAIN, *faults, *TINY, "--model-dir", str(model_dir), *map(str, args)]
 
 
 def read_tap(path) -> dict:
-    """{build: [the image digests of each batch, in the order produced]} from a TAP_FILE."""
+    """{build: [the image digests of each batch, in the order produced]} from a tap file."""
     builds = {}
     for line in open(path, encoding="utf-8").read().splitlines():
         build, batch, digests = line.split(" ")

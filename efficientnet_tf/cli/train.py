@@ -148,10 +148,16 @@ def run(args: argparse.Namespace) -> int:
     cfg, why = resolve(given)
     if given.get("dry_run"):
         return dry_run(cfg, why)
+    return train(cfg)
+
+
+def train(cfg: config_lib.TrainConfig, wrap_train=None) -> int:
+    """Trains the resolved ``cfg``: 0 when finished or stopped by SIGTERM, 3 when the loss diverged.
+    ``wrap_train``: the Trainer's seam for tests (see :class:`efficientnet_tf.training.inputs.Inputs`)."""
     from efficientnet_tf.training.trainer import Diverged, Trainer
 
     try:
-        Trainer(cfg).train()
+        Trainer(cfg, wrap_train).train()
     except Diverged as err:
         print(f"Training diverged: {err}", flush=True)
         return 3
