@@ -31,6 +31,8 @@ from typing import Optional
 
 import tensorflow as tf
 
+from efficientnet_tf.data.config import DataConfig
+
 logger = logging.getLogger(__name__)
 service = tf.data.experimental.service
 MODES = {"dynamic": service.ShardingPolicy.DYNAMIC, "off": service.ShardingPolicy.OFF}
@@ -83,8 +85,9 @@ def train_dataset_fn(build, address: str, mode: str, job: str, worker_timeout: f
     return dataset_fn
 
 
-def distribute(dataset: tf.data.Dataset, address: str, mode: str = "dynamic", job: Optional[str] = None, *,
-               connect_timeout: float = 30.0, worker_timeout: float = 600.0,
+def distribute(dataset: tf.data.Dataset, address: str, mode: str = DataConfig.data_service_mode,
+               job: Optional[str] = None, *, connect_timeout: float = 30.0,
+               worker_timeout: float = DataConfig.data_service_timeout,
                max_outstanding_requests: Optional[int] = None) -> tf.data.Dataset:
     """``dataset``'s elements, produced by the service's workers.
 
