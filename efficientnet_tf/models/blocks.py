@@ -16,11 +16,14 @@ DENSE_KERNEL_INITIALIZER = {
 }
 BN_MOMENTUM = 0.99
 BN_EPSILON = 1e-3
+# How stride-2 convs pad: TF's "same" (the reference, tf_* ports) or PyTorch's k // 2 on every side
+# (timm's own weights); at stride 1 the two agree for odd kernels, so only stride-2 layers differ.
+PADDINGS = ("same", "symmetric")
 
 
-def batch_norm(name, data_format="channels_last"):
+def batch_norm(name, data_format="channels_last", epsilon=BN_EPSILON):
     return layers.BatchNormalization(
-        axis=channel_axis(data_format), momentum=BN_MOMENTUM, epsilon=BN_EPSILON, name=name
+        axis=channel_axis(data_format), momentum=BN_MOMENTUM, epsilon=epsilon, name=name
     )
 
 
@@ -44,6 +47,15 @@ def correct_pad(x, kernel_size, data_format="channels_last"):
     return ((half - adjust[0], half), (half - adjust[1], half))
 
 
+def stride2_padding(x, kernel_size, name, data_format="channels_last", padding="same"):
+    """The ZeroPadding2D before a stride-2 "valid" conv: TF's "same" amounts, or k // 2 on every side."""
+    if padding not in PADDINGS:
+        raise ValueError(f"padding must be one of {PADDINGS}, got {padding!r}")
+    half = kernel_size // 2
+    amounts = correct_pad(x, kernel_size, data_format) if padding == "same" else ((half, half), (half, half))
+    return layers.ZeroPadding2D(amounts, data_format=data_format, name=name)(x)
+
+
 def mbconv_block(
     inputs,
     *,
@@ -58,33 +70,34 @@ def mbconv_block(
     drop_rate,
     activation,
     data_format="channels_last",
+    padding="same",
+    bn_epsilon=BN_EPSILON,
 ):
     """Expand 1x1, depthwise kxk, squeeze-excite, project 1x1, then the stochastic-depth residual.
 
     ``filters_in`` is the reference's (width-scaled) input width, which sets the expansion and SE
     widths; the depthwise conv runs on whatever ``inputs`` carries (EfficientNet-Lite's fixed stem).
+    ``padding`` and ``bn_epsilon`` are the weights' conventions (``PADDINGS``).
     """
     x = inputs
     if expand_ratio != 1:
         x = conv(int(filters_in * expand_ratio), 1, name + "expand_conv", data_format)(x)
-        x = batch_norm(name + "expand_bn", data_format)(x)
+        x = batch_norm(name + "expand_bn", data_format, bn_epsilon)(x)
         x = layers.Activation(activation, name=name + "expand_activation")(x)
 
     if strides == 2:
-        x = layers.ZeroPadding2D(
-            correct_pad(x, kernel_size, data_format), data_format=data_format, name=name + "dwconv_pad"
-        )(x)
+        x = stride2_padding(x, kernel_size, name + "dwconv_pad", data_format, padding)
     x = layers.DepthwiseConv2D(
         kernel_size, strides=strides, padding="valid" if strides == 2 else "same", use_bias=False,
         depthwise_initializer=CONV_KERNEL_INITIALIZER, data_format=data_format, name=name + "dwconv",
     )(x)
-    x = batch_norm(name + "bn", data_format)(x)
+    x = batch_norm(name + "bn", data_format, bn_epsilon)(x)
     x = layers.Activation(activation, name=name + "activation")(x)
     if se_ratio:
         x = _squeeze_excite(x, max(1, int(filters_in * se_ratio)), name, activation, data_format)
 
     x = conv(filters_out, 1, name + "project_conv", data_format)(x)
-    x = batch_norm(name + "project_bn", data_format)(x)
+    x = batch_norm(name + "project_bn", data_format, bn_epsilon)(x)
     if id_skip and strides == 1 and filters_in == filters_out:
         if drop_rate > 0:
             x = StochasticDepth(drop_rate, name=name + "drop")(x)

@@ -12,7 +12,7 @@ from typing import Callable, Sequence, Union
 from keras import layers
 
 from efficientnet_tf.models.block_args import BlockArgs
-from efficientnet_tf.models.blocks import batch_norm, conv, correct_pad, mbconv_block
+from efficientnet_tf.models.blocks import BN_EPSILON, batch_norm, conv, mbconv_block, stride2_padding
 
 DEPTH_ROUNDING = ("ceil", "nearest")
 Activation = Union[str, Callable]
@@ -35,11 +35,12 @@ def round_repeats(repeats: int, depth_coefficient: float, rounding: str = "ceil"
     return max(1, int(math.ceil(scaled) if rounding == "ceil" else math.floor(scaled + 0.5)))
 
 
-def stem(x, filters: int, activation: Activation, data_format: str):
-    """3x3 stride-2 conv, padded as TF's "same" so that the reference's weights port."""
-    x = layers.ZeroPadding2D(correct_pad(x, 3, data_format), data_format=data_format, name="stem_conv_pad")(x)
+def stem(x, filters: int, activation: Activation, data_format: str, padding: str = "same",
+         bn_epsilon: float = BN_EPSILON):
+    """3x3 stride-2 conv, padded as TF's "same" so that the reference's weights port (or as ``padding`` says)."""
+    x = stride2_padding(x, 3, "stem_conv_pad", data_format, padding)
     x = conv(filters, 3, "stem_conv", data_format, strides=2, padding="valid")(x)
-    x = batch_norm("stem_bn", data_format)(x)
+    x = batch_norm("stem_bn", data_format, bn_epsilon)(x)
     return layers.Activation(activation, name="stem_activation")(x)
 
 
@@ -62,6 +63,8 @@ def stages(
     activation: Activation,
     use_se: bool,
     data_format: str,
+    padding: str = "same",
+    bn_epsilon: float = BN_EPSILON,
 ):
     """Every stage's blocks; the stochastic-depth rate grows linearly over the block index."""
     total, index = float(sum(repeats)), 0
@@ -81,13 +84,15 @@ def stages(
                 drop_rate=drop_connect_rate * index / total,
                 activation=activation,
                 data_format=data_format,
+                padding=padding,
+                bn_epsilon=bn_epsilon,
             )
             index += 1
     return x
 
 
-def head(x, filters: int, activation: Activation, data_format: str):
+def head(x, filters: int, activation: Activation, data_format: str, bn_epsilon: float = BN_EPSILON):
     """The 1x1 conv to the feature width (``top_activation``, the stride-32 features)."""
     x = conv(filters, 1, "top_conv", data_format)(x)
-    x = batch_norm("top_bn", data_format)(x)
+    x = batch_norm("top_bn", data_format, bn_epsilon)(x)
     return layers.Activation(activation, name="top_activation")(x)

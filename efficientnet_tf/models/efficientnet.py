@@ -7,7 +7,7 @@ import keras
 from keras import layers
 
 from efficientnet_tf.models.block_args import DEFAULT_BLOCKS_ARGS, BlockArgs, as_block_args
-from efficientnet_tf.models.blocks import DENSE_KERNEL_INITIALIZER
+from efficientnet_tf.models.blocks import BN_EPSILON, DENSE_KERNEL_INITIALIZER
 from efficientnet_tf.models.builder import DEPTH_ROUNDING, head, round_filters, round_repeats, stage_repeats, stages, stem
 from efficientnet_tf.models.layers import NORMALIZATIONS, ImageNormalization
 from efficientnet_tf.models.variants import VARIANTS, get_variant
@@ -51,7 +51,8 @@ def _inputs(input_shape, input_tensor):
     return input_tensor, keras.utils.get_source_inputs(input_tensor)
 
 
-def _check_args(blocks, pooling, include_top, classes, dropout_rate, drop_connect_rate, weights, normalization):
+def _check_args(blocks, pooling, include_top, classes, dropout_rate, drop_connect_rate, weights, normalization,
+                bn_epsilon):
     if pooling not in (None, "avg", "max"):
         raise ValueError(f"pooling must be None, 'avg' or 'max', got {pooling!r}")
     if include_top and int(classes) < 1:
@@ -65,6 +66,8 @@ def _check_args(blocks, pooling, include_top, classes, dropout_rate, drop_connec
         raise ValueError(f"weights='imagenet' with include_top=True needs classes=1000, got {classes}")
     if normalization not in NORMALIZATIONS:
         raise ValueError(f"normalization must be one of {NORMALIZATIONS}, got {normalization!r}")
+    if not bn_epsilon > 0:  # padding is checked where it is used (blocks.stride2_padding)
+        raise ValueError(f"bn_epsilon must be > 0, got {bn_epsilon}")
 
 
 def _top(x, include_top, pooling, classes, dropout_rate, classifier_activation, data_format):
@@ -110,6 +113,8 @@ def EfficientNet(
     use_se: bool = True,
     fix_stem_head: bool = False,
     ema: bool = True,
+    padding: str = "same",
+    bn_epsilon: float = BN_EPSILON,
 ) -> keras.Model:
     """Builds an EfficientNet from block arguments and compound-scaling coefficients.
 
@@ -126,10 +131,13 @@ def EfficientNet(
     ``stem_filters``/``head_filters`` (before width scaling) let other families, e.g. MobileNetV2,
     share the builder. ``depth_rounding`` is the reference's "ceil" for repeats, or "nearest" (see
     ``scaling``). ``use_se=False`` drops squeeze-excite and ``fix_stem_head=True`` keeps the stem,
-    the head and the first and last stages' repeats unscaled: EfficientNet-Lite.
+    the head and the first and last stages' repeats unscaled: EfficientNet-Lite. ``padding="symmetric"``
+    (k // 2 on every side of stride-2 convs) and ``bn_epsilon=1e-5`` are PyTorch's conventions, which
+    timm's own (not ``tf_``) weights were trained with; the defaults are TF's.
     """
     blocks = as_block_args(blocks_args)
-    _check_args(blocks, pooling, include_top, classes, dropout_rate, drop_connect_rate, weights, normalization)
+    _check_args(blocks, pooling, include_top, classes, dropout_rate, drop_connect_rate, weights, normalization,
+                bn_epsilon)
     data_format = keras.config.image_data_format()
     input_shape = _input_shape(input_shape, input_tensor, default_size, include_top, data_format)
     img_input, source_inputs = _inputs(input_shape, input_tensor)
@@ -140,13 +148,13 @@ def EfficientNet(
     x = img_input
     if include_preprocessing:
         x = ImageNormalization(normalization, data_format=data_format, name="normalization")(x)
-    x = stem(x, filters(stem_filters, fix_stem_head), activation, data_format)
+    x = stem(x, filters(stem_filters, fix_stem_head), activation, data_format, padding, bn_epsilon)
     repeats = stage_repeats(blocks, depth_coefficient, depth_rounding, fix_stem_head)
     x = stages(
         x, blocks, repeats, filters, drop_connect_rate=drop_connect_rate, activation=activation,
-        use_se=use_se, data_format=data_format,
+        use_se=use_se, data_format=data_format, padding=padding, bn_epsilon=bn_epsilon,
     )
-    x = head(x, filters(head_filters, fix_stem_head), activation, data_format)
+    x = head(x, filters(head_filters, fix_stem_head), activation, data_format, bn_epsilon)
     x = _top(x, include_top, pooling, classes, dropout_rate, classifier_activation, data_format)
     model = keras.Model(source_inputs if source_inputs is not None else img_input, x, name=name)
     if weights is not None:
