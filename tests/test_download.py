@@ -141,7 +141,8 @@ def test_a_bad_or_unreadable_tarball_is_not_cached_and_a_good_one_is_extracted(m
     assert _cache_entries() == []
     stale = download.cache_dir() / "test-set" / ".ckpt.999999.tmp.tar.gz"  # a killed process's download
     stale.write_bytes(b"partial")
-    mirror.put(url, tarball([_member("ckpt/model.ckpt.index"), _member("ckpt/latest", tarfile.SYMTYPE, "model.ckpt.index")]))
+    internal_link = _member("ckpt/latest", tarfile.SYMTYPE, "model.ckpt.index")
+    mirror.put(url, tarball([_member("ckpt/model.ckpt.index"), internal_link]))
     folder = download.fetch_preset(_preset(url, None, TPU_TARBALL))
     assert folder == download.cached_path(_preset(url, None, TPU_TARBALL)) / "ckpt"
     assert sorted(p.name for p in folder.iterdir()) == ["latest", "model.ckpt.index"]
@@ -156,7 +157,8 @@ ready = pathlib.Path(sys.argv[1])
 (ready / sys.argv[2]).touch()
 while len(list(ready.iterdir())) < 2:
     time.sleep(0.01)
-preset = Preset("test-set", "b0", WeightFile(sys.argv[3], "sha256:" + sys.argv[4]), "keras-h5", "imagenet", 224, 0.0, "")
+wfile = WeightFile(sys.argv[3], "sha256:" + sys.argv[4])
+preset = Preset("test-set", "b0", wfile, "keras-h5", "imagenet", 224, 0.0, "tests")
 print(download.fetch_preset(preset))
 """
 
@@ -175,3 +177,19 @@ def test_two_processes_started_together_download_once(mirror, tmp_path):
     assert mirror.requests == [path]
     assert sum("waiting for another process" in err for _, err in outs) == 1
     assert Path(cached).read_bytes() == DATA and _cache_entries() == ["w.h5"]
+
+
+def test_cli_fetch_prints_the_cached_path_and_list_shows_it(mirror, capsys):
+    from efficientnet_tf.cli import main
+    from efficientnet_tf.weights import presets
+
+    preset = presets.get("advprop", "b0")
+    mirror.put(preset.file.url, tarball([_member("efficientnet-b0/model.ckpt.index")]))
+    assert main(["weights", "fetch", "advprop", "--model", "EfficientNetB0"]) == 0
+    folder = download.cached_path(preset) / "efficientnet-b0"
+    assert capsys.readouterr().out == f"{folder}\n"
+    assert main(["weights", "list"]) == 0
+    rows = {tuple(line.split()[:2]): line.split() for line in capsys.readouterr().out.splitlines()[2:]}
+    assert len(rows) == sum(len(by_variant) for by_variant in presets.PRESETS.values())
+    assert rows[("advprop", "b0")] == ["advprop", "b0", "77.6", "224", "0.0", str(download.cached_path(preset))]
+    assert rows[("noisy-student-475", "l2")] == ["noisy-student-475", "l2", "88.2", "475", "-", "no"]

@@ -108,7 +108,8 @@ def _download(url: str, target: Path, file_hash: Optional[str]) -> None:
     try:
         _stream(source, target, digests)
     except (OSError, http.client.HTTPException) as e:  # URLError, timeouts, refused or cut connections
-        raise DownloadError(f"cannot download {_named(url, source)}: {type(e).__name__}: {e}; retry, {MANUAL}") from None
+        raise DownloadError(f"cannot download {_named(url, source)}: {type(e).__name__}: {e}; "
+                            f"retry, {MANUAL}") from None
     _check_hash(url, source, file_hash, digests)
 
 

@@ -129,9 +129,9 @@ def get(tag: str, variant: str) -> Preset:
     if tag not in PRESETS:
         raise ValueError(f"unknown weights tag {tag!r}; the tags are: {', '.join(PRESETS)}")
     if variant not in PRESETS[tag]:
-        has = tags_for(variant)
+        has = ", ".join(tags_for(variant)) or "no published weights"
         raise ValueError(f"weights={tag!r} has no {variant or 'unnamed variant'} (it has "
-                         f"{', '.join(PRESETS[tag])}); {variant} has: {', '.join(has) if has else 'no published weights'}")
+                         f"{', '.join(PRESETS[tag])}); {variant} has: {has}")
     return PRESETS[tag][variant]
 
 
