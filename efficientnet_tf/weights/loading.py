@@ -1,6 +1,7 @@
 """Loading weights: a preset tag (``presets``: fetched once into the cache by ``download``, or
 keras.applications' h5 where keras already has it), keras.applications' legacy HDF5 files by layer
-name, the official tensorflow/tpu checkpoints (``checkpoint``), or Keras' own weight files.
+name, the official tensorflow/tpu checkpoints (``checkpoint``), Keras' own weight files or PyTorch
+state dicts (``state_dict``).
 
 A partial load is never silent: every weighted layer of the model must be found in the file with
 the same shapes, or nothing is assigned and ``ValueError`` names what does not fit. The one shape
@@ -18,6 +19,7 @@ import numpy as np
 from efficientnet_tf.weights import download, presets
 from efficientnet_tf.weights.checkpoint import checkpoint_prefix, load_checkpoint
 from efficientnet_tf.weights.fitting import FIXED_LAYERS, adapt_input_kernel, refuse, say, stem_note
+from efficientnet_tf.weights.state_dict import STATE_DICT_SUFFIXES, load_state_dict
 
 WEIGHTS_DIR_ENV = "EFFICIENTNET_TF_WEIGHTS_DIR"
 
@@ -91,7 +93,8 @@ def load_legacy_h5_by_name(model, path) -> None:
 
 def load_weights(model, weights, weights_name: str, ema: bool = True) -> None:
     """Dispatches on ``weights``: a preset tag ('imagenet', 'noisy-student' ...), an official checkpoint
-    (folder or prefix; ``ema`` picks its EMA values), a legacy ``.h5`` path, or a Keras weights/model file."""
+    (folder or prefix; ``ema`` picks its EMA values), a legacy ``.h5`` path, a Keras weights/model file, or a
+    PyTorch state dict (``state_dict``)."""
     include_top = any(l.name == "predictions" for l in model.layers)
     if presets.is_tag(weights):
         weights = preset_path(weights, weights_name, include_top)
@@ -107,5 +110,8 @@ def load_weights(model, weights, weights_name: str, ema: bool = True) -> None:
         model.load_weights(path)  # Keras checks every variable's shape itself
     elif name.endswith((".h5", ".hdf5")):
         load_legacy_h5_by_name(model, path)
+    elif name.endswith(STATE_DICT_SUFFIXES):
+        load_state_dict(model, path)
     else:
-        raise ValueError(f"unsupported weights file {path}: expected .h5, .hdf5, .weights.h5 or .keras")
+        raise ValueError(f"unsupported weights file {path}: expected .h5, .hdf5, .weights.h5, .keras or a PyTorch "
+                         f"state dict ({', '.join(STATE_DICT_SUFFIXES)})")
