@@ -127,7 +127,8 @@ def EfficientNet(
     keras.applications ``.h5`` path (loaded by layer name) or a Keras ``.weights.h5``/``.keras``
     file, or an official tensorflow/tpu checkpoint (folder or ``model.ckpt`` prefix), whose EMA
     values are taken when present unless ``ema=False``; ``weights_name`` is the file stem
-    (``efficientnetb0``) ``"imagenet"`` looks for.
+    (``efficientnetb0``) ``"imagenet"`` looks for. A PyTorch state dict (``.safetensors``, ``.pth``,
+    ``.bin``) in timm's or EfficientNet-PyTorch's naming, or ``"hf://timm/NAME"``, loads too.
     ``stem_filters``/``head_filters`` (before width scaling) let other families, e.g. MobileNetV2,
     share the builder. ``depth_rounding`` is the reference's "ceil" for repeats, or "nearest" (see
     ``scaling``). ``use_se=False`` drops squeeze-excite and ``fix_stem_head=True`` keeps the stem,

@@ -1,7 +1,7 @@
 """Loading weights: a preset tag (``presets``: fetched once into the cache by ``download``, or
 keras.applications' h5 where keras already has it), keras.applications' legacy HDF5 files by layer
-name, the official tensorflow/tpu checkpoints (``checkpoint``), Keras' own weight files or PyTorch
-state dicts (``state_dict``).
+name, the official tensorflow/tpu checkpoints (``checkpoint``), Keras' own weight files, PyTorch state
+dicts (``state_dict``) or timm's Hugging Face repos (``hub``).
 
 A partial load is never silent: every weighted layer of the model must be found in the file with
 the same shapes, or nothing is assigned and ``ValueError`` names what does not fit. The one shape
@@ -16,7 +16,7 @@ from typing import Dict, List, Optional
 import h5py
 import numpy as np
 
-from efficientnet_tf.weights import download, presets
+from efficientnet_tf.weights import download, hub, presets
 from efficientnet_tf.weights.checkpoint import checkpoint_prefix, load_checkpoint
 from efficientnet_tf.weights.fitting import FIXED_LAYERS, adapt_input_kernel, refuse, say, stem_note
 from efficientnet_tf.weights.state_dict import STATE_DICT_SUFFIXES, load_state_dict
@@ -92,9 +92,12 @@ def load_legacy_h5_by_name(model, path) -> None:
 
 
 def load_weights(model, weights, weights_name: str, ema: bool = True) -> None:
-    """Dispatches on ``weights``: a preset tag ('imagenet', 'noisy-student' ...), an official checkpoint
-    (folder or prefix; ``ema`` picks its EMA values), a legacy ``.h5`` path, a Keras weights/model file, or a
-    PyTorch state dict (``state_dict``)."""
+    """Dispatches on ``weights``: a preset tag ('imagenet', 'noisy-student' ...), ``hf://OWNER/NAME`` (timm's
+    Hub repos, ``hub``), an official checkpoint (folder or prefix; ``ema`` picks its EMA values), a legacy
+    ``.h5`` path, a Keras weights/model file, or a PyTorch state dict (``state_dict``)."""
+    if hub.is_hub(weights):
+        hub.load_hub(model, weights)
+        return
     include_top = any(l.name == "predictions" for l in model.layers)
     if presets.is_tag(weights):
         weights = preset_path(weights, weights_name, include_top)

@@ -9,13 +9,15 @@ from __future__ import annotations
 
 from typing import Dict, Optional
 
-from efficientnet_tf.weights import presets
+from efficientnet_tf.weights import hub, presets
 
 
 def required_options(weights: Optional[str], variant: str) -> Dict[str, object]:
     """Builder keyword arguments that ``weights`` fixes for ``variant`` (empty for files and None)."""
     if presets.is_tag(weights):
         return presets.get(weights, variant).builder_options()  # ValueError: a tag the variant lacks
+    if hub.is_hub(weights):
+        return hub.hub_options(weights, variant)  # from its config.json; ValueError: another variant's
     return {}
 
 
