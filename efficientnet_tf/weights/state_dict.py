@@ -68,8 +68,20 @@ def detect_layout(keys) -> Optional[str]:
     return found[0] if len(found) == 1 else None
 
 
-def _block_prefix(layout: str, stage: int, index: int, flat: int) -> str:
-    return f"blocks.{stage - 1}.{index}" if layout == TIMM else f"_blocks.{flat}"
+def _block_path(name: str, layer_names, layout: str, blocks: List[str]) -> Optional[str]:
+    """The module path of block layer ``name``; ``blocks`` gathers the blocks met, for the flat numbering."""
+    match = _BLOCK_LAYER.match(name)
+    if not match:
+        return None
+    stage, letter, role = match.groups()
+    block = f"block{stage}{letter}"
+    roles = _TIMM_BLOCK[f"{block}_expand_conv" in layer_names] if layout == TIMM else _EP_BLOCK
+    if role not in roles:
+        return None
+    if block not in blocks:
+        blocks.append(block)
+    prefix = f"blocks.{int(stage) - 1}.{ord(letter) - ord('a')}" if layout == TIMM else f"_blocks.{blocks.index(block)}"
+    return f"{prefix}.{roles[role]}"
 
 
 def torch_layer_names(model: keras.Model, layout: str) -> Tuple[Dict[str, str], List[str]]:
@@ -81,18 +93,13 @@ def torch_layer_names(model: keras.Model, layout: str) -> Tuple[Dict[str, str], 
         if not layer.weights or layer.name in FIXED_LAYERS:
             continue
         if layer.name in _FIXED:
-            out[layer.name] = _FIXED[layer.name][layout != TIMM]
-            continue
-        match = _BLOCK_LAYER.match(layer.name)
-        block = match and f"block{match.group(1)}{match.group(2)}"
-        roles = _TIMM_BLOCK[f"{block}_expand_conv" in names] if layout == TIMM else _EP_BLOCK
-        if not match or match.group(3) not in roles:
+            path = _FIXED[layer.name][layout != TIMM]
+        else:
+            path = _block_path(layer.name, names, layout, blocks)
+        if path is None:
             unknown.append(f"layer {layer.name!r} has no counterpart in {layout}'s naming")
-            continue
-        if block not in blocks:
-            blocks.append(block)
-        stage, index = int(match.group(1)), ord(match.group(2)) - ord("a")
-        out[layer.name] = f"{_block_prefix(layout, stage, index, blocks.index(block))}.{roles[match.group(3)]}"
+        else:
+            out[layer.name] = path
     return out, unknown
 
 
