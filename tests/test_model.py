@@ -3,6 +3,7 @@ import numpy as np
 import pytest
 
 import efficientnet_tf as et
+from efficientnet_tf.models import layers
 from efficientnet_tf.models.layers import StochasticDepth
 from model_helpers import (
     VARIANTS, assert_logits_close, copy_weights, keras_app, randomize, random_images, set_true_normalization,
@@ -116,7 +117,7 @@ def test_preprocessing_is_the_true_imagenet_normalization():
     model = et.EfficientNetB0(input_shape=(32, 32, 3))
     norm = model.get_layer("normalization")
     x = np.full((1, 2, 2, 3), 255.0, "float32")
-    expected = (1.0 - np.array(et.layers.IMAGENET_MEAN_RGB)) / np.array(et.layers.IMAGENET_STD_RGB)
+    expected = (1.0 - np.array(layers.IMAGENET_MEAN_RGB)) / np.array(layers.IMAGENET_STD_RGB)
     np.testing.assert_allclose(np.asarray(norm(x))[0, 0, 0], expected, rtol=1e-6)
 
 

@@ -151,6 +151,8 @@ def test_notebook_runs_with_fast(path, tmp_path, monkeypatch):
     from nbclient import NotebookClient
 
     monkeypatch.setenv(FAST_ENV, "1")
+    monkeypatch.setenv("EFFICIENTNET_TF_OFFLINE", "1")  # no network in tests: pretrained cells take their fallback
+    monkeypatch.setenv("EFFICIENTNET_TF_CACHE", str(tmp_path / "cache"))
     monkeypatch.setenv("TF_CPP_MIN_LOG_LEVEL", "2")
     nb = _read(path)
     before = sorted(os.listdir(NOTEBOOK_DIR))

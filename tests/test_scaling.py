@@ -119,21 +119,18 @@ def test_scale_search_cli_trains_candidates_and_writes_table_and_plot(tmp_path, 
     fewest blocks to trace) x 2 epochs of 2 steps, evaluated on one batch; the default (6 x 8 full
     epochs) is timed in the README."""
     import csv
-    import functools
     import json
 
     from PIL import Image
 
-    from efficientnet_tf.scaling import search as scale_search
     from efficientnet_tf.cli import build_parser, main
 
     defaults = build_parser().parse_args(["scale-search"])
     assert (defaults.budget, defaults.epochs, defaults.target, defaults.tolerance) == (6, 8, 2.0, 0.1)
     monkeypatch.setenv("EFFICIENTNET_TF_CACHE", str(tmp_path / "cache"))
-    monkeypatch.setattr(scale_search, "run_search", functools.partial(scale_search.run_search, steps_per_epoch=2, eval_steps=1))
     # alpha * beta^2 * gamma^2 = 1.334 exactly for (1.0, 1.05, 1.1) and (1.0, 1.1, 1.05) alone in the grid.
     assert main(["scale-search", "--budget", "2", "--epochs", "2", "--target", "1.334", "--tolerance", "0.001",
-                 "--out", str(tmp_path / "ss")]) == 0
+                 "--steps-per-epoch", "2", "--eval-steps", "1", "--out", str(tmp_path / "ss")]) == 0
     rows = list(csv.DictReader(open(tmp_path / "ss" / "scale_search.csv")))
     assert [r["rank"] for r in rows] == ["1", "2"]
     assert {(r["alpha"], r["beta"], r["gamma"]) for r in rows} == {("1.0", "1.05", "1.1"), ("1.0", "1.1", "1.05")}
