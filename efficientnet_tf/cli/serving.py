@@ -13,7 +13,7 @@ def _add_model_args(p: argparse.ArgumentParser) -> None:
     group = p.add_mutually_exclusive_group(required=True)
     group.add_argument("--model-dir", help="a .keras file, a training run directory (model.keras) or, where allowed, a SavedModel")
     group.add_argument("--model", help="a variant name (b0 ... b7) to build, with --weights")
-    p.add_argument("--weights", default=None, help="with --model: a weights file or 'imagenet' (a local copy)")
+    p.add_argument("--weights", default=None, help="with --model: a weights file, a preset tag (see 'weights list'; downloaded once) or hf://OWNER/NAME")
     p.add_argument("--image-size", type=int, default=None, help="input resolution (default: the model's own)")
 
 

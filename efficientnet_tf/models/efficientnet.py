@@ -123,7 +123,7 @@ def EfficientNet(
     ``include_preprocessing`` (the default) the model normalizes them itself: ``normalization`` is
     "imagenet" (mean/std), "advprop" ((x - 127.5) / 127.5) or "lite" ((x - 127) / 128), the scaling
     each family of published weights was trained with (``layers.ImageNormalization``). ``weights``
-    is None, ``"imagenet"`` (a local keras.applications file, never downloaded), a
+    is None, a preset tag such as ``"imagenet"`` or ``"noisy-student"`` (``weights.presets``; downloaded once into a cache), a
     keras.applications ``.h5`` path (loaded by layer name) or a Keras ``.weights.h5``/``.keras``
     file, or an official tensorflow/tpu checkpoint (folder or ``model.ckpt`` prefix), whose EMA
     values are taken when present unless ``ema=False``; ``weights_name`` is the file stem

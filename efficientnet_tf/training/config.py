@@ -72,7 +72,7 @@ class TrainConfig:
     data: DataConfig = dataclasses.field(default_factory=DataConfig)
     optimizer: OptimizerConfig = dataclasses.field(default_factory=OptimizerConfig)
     runtime: RuntimeConfig = dataclasses.field(default_factory=RuntimeConfig)
-    recipe: str = _f("auto", "preset over the reference defaults (auto: see README, 'Training')",
+    recipe: str = _f("auto", "preset over the reference defaults (auto: see docs/training.md)",
                      choices=("auto",) + tuple(recipes.RECIPES))
     batch_size: int = _f(4096, "global batch size (the authors' 4096)")
     epochs: int = _f(350, "training epochs")
