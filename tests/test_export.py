@@ -134,7 +134,8 @@ def test_keras_files_load_in_safe_mode_only(tmp_path):
     keras.Model(inputs, keras.layers.Lambda(lambda t: t * 2)(inputs)).save(tmp_path / "lambda.keras")
     with pytest.raises(ValueError, match="safe_mode"):
         load_keras_model(tmp_path / "lambda.keras")
+    tiny_model().save_weights(tmp_path / "model.weights.h5")
     with pytest.raises(ValueError, match="SECURITY.md"):
-        load_keras_model(tmp_path / "weights.h5")
+        load_keras_model(tmp_path / "model.weights.h5")
     with pytest.raises(FileNotFoundError, match="SavedModel"):
         load_keras_model(tiny_export())
