@@ -23,7 +23,10 @@ def setting(default, help: str, **metadata):
 class PipelineConfig:
     """How a source is read, held out, augmented and shuffled (see ``build_dataset``)."""
 
-    data_dir: Optional[str] = setting(None, "TFDS data_dir (prepared datasets only; nothing is downloaded)")
+    data_dir: Optional[str] = setting(None, "TFDS data_dir (none: TFDS's default, ~/tensorflow_datasets)")
+    download: bool = setting(
+        True, "prepare a tfds:NAME dataset missing from data_dir with TFDS's downloader (no: fail at start; "
+        "EFFICIENTNET_TF_OFFLINE=1 forbids it too)")
     augment: str = setting("none", "training augmentation", choices=AUGMENTS)
     randaugment_layers: int = setting(2, "RandAugment ops per image (N)")
     randaugment_magnitude: Optional[float] = setting(

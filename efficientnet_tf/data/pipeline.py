@@ -186,7 +186,7 @@ def build_dataset(
     if (repeat or skip_batches) and not training:
         raise ValueError("repeat and skip_batches are for training datasets")
     read = common.ReadOptions.of(config, split=split, training=training, seed=seed, input_context=input_context)
-    records = sources.load(source, config.data_dir, read)
+    records = sources.load(source, config.data_dir, read, download=config.download)
     info = DatasetInfo(
         source=source, split=split, num_examples=records.num_examples, num_classes=records.num_classes,
         class_names=records.class_names, image_size=image_size, batch_size=batch_size,

@@ -10,9 +10,8 @@ Source strings (as ``train.py --dataset`` takes them):
   Labels: the reference's ``image/class/label`` is 1-based (ImageNet class 0 is stored as 1), so
   ``label_offset`` (default 1) is subtracted from it; TFDS' ``label`` is already 0-based and used as
   is. Class names come from a ``labels.txt`` beside the files (one per line), else "0", "1", ...
-* ``tfds:NAME[:SPLIT]``: a TFDS dataset already prepared under ``data_dir`` (nothing is
-  downloaded). Its first Image and ClassLabel features are used. SPLIT names the TFDS split
-  that serves as "validation" (default: ``validation`` if it exists, else ``test``).
+* ``tfds:NAME[:SPLIT]``: a TFDS dataset under ``data_dir``, prepared on request, see
+  :mod:`efficientnet_tf.data.tfds_datasets`.
 * ``folder:PATH``: one sub-folder per class, see :mod:`efficientnet_tf.data.folders`.
 
 Split "minival" is held out of "train", disjoint from it and identical across runs: the first
@@ -27,15 +26,15 @@ import dataclasses
 import os
 from typing import Optional
 
-import tensorflow as tf
 
-from efficientnet_tf.data import common, digits, folders, tfrecords
+from efficientnet_tf.data import common, digits, folders, tfds_datasets, tfrecords
 from efficientnet_tf.data.common import ReadOptions, Records
 
 SPLITS = common.SPLITS
 
 
-def load(source: str, data_dir: Optional[str], options: ReadOptions) -> Records:
+def load(source: str, data_dir: Optional[str], options: ReadOptions, download: bool = False) -> Records:
+    """The records of ``source``; ``download`` lets TFDS prepare a ``tfds:`` dataset that is not on disk."""
     if options.split not in SPLITS:
         raise ValueError(f"split must be one of {SPLITS}, got {options.split!r}")
     if options.holdout > 0 and options.holdout_shards > 0:
@@ -51,7 +50,7 @@ def load(source: str, data_dir: Optional[str], options: ReadOptions) -> Records:
     if kind == "tfrecord" and rest:
         return tfrecords.load(rest, options)
     if kind == "tfds" and rest:
-        return _tfds(rest, data_dir, options)
+        return tfds_datasets.load(rest, data_dir, download, options)
     if kind == "folder" and rest:
         return folders.load(rest, options)
     raise ValueError(f"unknown dataset source {source!r}: use digits, tfrecord:GLOB, tfds:NAME[:SPLIT] or folder:PATH")
@@ -77,33 +76,3 @@ def describe_holdout(source: str, holdout: int, holdout_shards: int) -> str:
         where = f"{len(files)} train files found"
     count = f"{known:,} images" if known is not None else "counted at start"
     return f"{text}: {count} ({where})"
-
-
-def _tfds(spec: str, data_dir: Optional[str], options: ReadOptions) -> Records:
-    import tensorflow_datasets as tfds
-
-    name, _, validation_split = spec.partition(":")
-    builder = tfds.builder(name, data_dir=data_dir)
-    features = builder.info.features
-    image_key = next(k for k, f in features.items() if isinstance(f, tfds.features.Image))
-    label_key = next(k for k, f in features.items() if isinstance(f, tfds.features.ClassLabel))
-    if options.split == "validation":
-        tfds_split = validation_split or ("validation" if "validation" in builder.info.splits else "test")
-    elif options.holdout > 0:
-        tfds_split = f"train[:{options.holdout}]" if options.split == "minival" else f"train[{options.holdout}:]"
-    else:
-        tfds_split = "train"
-    dataset = builder.as_dataset(
-        split=tfds_split,
-        decoders={image_key: tfds.decode.SkipDecoding()},
-        shuffle_files=options.training,
-        read_config=tfds.ReadConfig(shuffle_seed=options.seed, interleave_cycle_length=16),
-    )
-    cardinality = int(dataset.cardinality())  # TFDS asserts it; split metadata may be absent (mock_data)
-    num_examples = cardinality if cardinality >= 0 else builder.info.splits[tfds_split].num_examples
-    dataset = common.shard(dataset, options)
-    dataset = dataset.map(lambda ex: (ex[image_key], tf.cast(ex[label_key], tf.int32)), num_parallel_calls=tf.data.AUTOTUNE)
-    names = tuple(features[label_key].names)
-    num_classes = options.num_classes or len(names)
-    classes_from = "--num-classes" if options.num_classes else "the TFDS ClassLabel"
-    return Records(dataset, num_examples, names, num_classes, classes_from, (f"TFDS {tfds_split}, {num_examples} images",))

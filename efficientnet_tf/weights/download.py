@@ -28,12 +28,12 @@ from typing import Callable, Optional
 import filelock
 import keras
 
+from efficientnet_tf.offline import OFFLINE_ENV, offline
 from efficientnet_tf.weights.fitting import say
 from efficientnet_tf.weights.presets import KERAS_H5, Preset
 
 CACHE_ENV = "EFFICIENTNET_TF_CACHE"
 MIRROR_ENV = "EFFICIENTNET_TF_MIRROR"
-OFFLINE_ENV = "EFFICIENTNET_TF_OFFLINE"
 TIMEOUT_S = 10.0  # per connect and per read: a dead mirror fails within seconds, a slow one still finishes
 _CHUNK = 1 << 20
 MANUAL = "or download it yourself (extract a .tar.gz) and pass weights=PATH"
@@ -45,10 +45,6 @@ class DownloadError(FileNotFoundError):
 
 def cache_dir() -> Path:
     return Path(os.environ.get(CACHE_ENV) or Path.home() / ".cache" / "efficientnet_tf") / "weights"
-
-
-def offline() -> bool:
-    return os.environ.get(OFFLINE_ENV, "").strip().lower() not in ("", "0", "false", "no")
 
 
 def source_url(url: str) -> str:
