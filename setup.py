@@ -14,6 +14,7 @@ setup(
         "tensorflow>=2.16,<3",
         "keras>=3.12",
         "tensorflow-datasets",
+        "importlib_resources",  # TFDS's registered builders read their checksums through it (etils.epath)
         "scikit-learn",
         "h5py",
         "pillow",

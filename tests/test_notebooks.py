@@ -2,8 +2,9 @@
 
 Execution uses nbclient with the "python3" kernel, which jupyter_client resolves to this
 interpreter (checked below), in a temporary working directory so that nothing is written into
-the checkout. ``EFFICIENTNET_TF_FAST=1`` shrinks image sizes, steps and model lists; all five
-notebooks take about 2-3 minutes together on the 2-core CI machine (131 s measured, shared).
+the checkout. ``EFFICIENTNET_TF_FAST=1`` shrinks image sizes, steps and model lists. The run is offline: the
+weights and the TFDS dataset the notebooks download on first use are put in place first
+(``notebook_helpers``), so CI runs the cells a Colab user runs.
 """
 from __future__ import annotations
 
@@ -16,6 +17,8 @@ from pathlib import Path
 
 import nbformat
 import pytest
+
+from notebook_helpers import fill_weights_cache, prepare_tf_flowers
 
 ROOT = Path(__file__).resolve().parent.parent
 NOTEBOOK_DIR = ROOT / "notebooks"
@@ -144,15 +147,37 @@ def test_kernel_is_this_interpreter():
     assert KernelManager(kernel_name="python3").format_kernel_cmd()[0] == sys.executable
 
 
+@pytest.fixture(scope="module")
+def downloads(tmp_path_factory):
+    """(weights cache, TFDS data_dir) holding what the notebooks download on first use."""
+    root = tmp_path_factory.mktemp("downloads")
+    fill_weights_cache(root / "cache")
+    assert prepare_tf_flowers(root / "tfds") == 40
+    return root / "cache", root / "tfds"
+
+
+# What each notebook must print: the classes it found (a real photo's top-5, the flowers it trained on).
+PRINTS = {
+    "01_quickstart": [r"flower\.jpg, top-5:\n(  0\.\d{3}  \w+\n){5}"],
+    "02_transfer_learning": [r"36 training and 4 held-out images; classes: \['dandelion', 'daisy', 'tulips', "
+                             r"'sunflowers', 'roses'\]", r"validation accuracy \d\.\d{3}"],
+    "04_class_activation_maps": [r"flower\.jpg: class \d+ \(.+\)\nchina\.jpg: class \d+ \(.+\)"],
+}
+
+
 @pytest.mark.slow
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.stem)
-def test_notebook_runs_with_fast(path, tmp_path, monkeypatch):
-    """Executes every cell in order in a fresh kernel; any cell error fails the test."""
+def test_notebook_runs_with_fast(path, tmp_path, monkeypatch, downloads):
+    """Executes every cell in order in a fresh kernel, offline, with the downloads in place; any cell
+    error fails the test, and what it classified must be printed."""
     from nbclient import NotebookClient
 
+    cache, tfds_dir = downloads
     monkeypatch.setenv(FAST_ENV, "1")
-    monkeypatch.setenv("EFFICIENTNET_TF_OFFLINE", "1")  # no network in tests: pretrained cells take their fallback
-    monkeypatch.setenv("EFFICIENTNET_TF_CACHE", str(tmp_path / "cache"))
+    monkeypatch.setenv("EFFICIENTNET_TF_OFFLINE", "1")  # no network in tests: what is not in place fails
+    monkeypatch.setenv("EFFICIENTNET_TF_CACHE", str(cache))
+    monkeypatch.setenv("KERAS_HOME", str(tmp_path / "keras"))  # not this machine's keras cache
+    monkeypatch.setenv("TFDS_DATA_DIR", str(tfds_dir))
     monkeypatch.setenv("TF_CPP_MIN_LOG_LEVEL", "2")
     nb = _read(path)
     before = sorted(os.listdir(NOTEBOOK_DIR))
@@ -163,4 +188,7 @@ def test_notebook_runs_with_fast(path, tmp_path, monkeypatch):
     print(f"{path.name}: {time.monotonic() - start:.1f} s with FAST")
     errors = [o for c in _code(nb) for o in c.get("outputs", []) if o.output_type == "error"]
     assert not errors
+    printed = "".join(o.get("text", "") for c in _code(nb) for o in c.get("outputs", []) if o.output_type == "stream")
+    for pattern in PRINTS.get(path.stem, []):
+        assert re.search(pattern, printed), f"{path.name} did not print {pattern!r}:\n{printed[-2000:]}"
     assert sorted(os.listdir(NOTEBOOK_DIR)) == before, "the notebook wrote into notebooks/"
