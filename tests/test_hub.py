@@ -8,12 +8,16 @@ import threading
 
 import keras
 import numpy as np
+
 import pytest
 import safetensors.numpy
 from huggingface_hub import constants
 
 import efficientnet_tf as et
 from checkpoint_helpers import block_expands, official_checkpoint, official_names, relative_diff
+from efficientnet_tf import cli
+from efficientnet_tf.run_dir import stored_crop_padding
+from efficientnet_tf.serving.loading import serving_crop_padding
 from efficientnet_tf.weights.checkpoint import load_checkpoint
 from efficientnet_tf.weights.hub import hub_config, parse_config
 from model_helpers import assert_logits_close, random_images
@@ -122,6 +126,17 @@ def test_tf_port_gives_the_official_checkpoints_logits(b0, hub, capsys):
     hub.requests.clear()
     constants.HF_HUB_OFFLINE = True  # restored by the fixture: the cached copy serves, nothing is asked
     assert hub_config(f"hf://{TF_REPO}").crop_padding == 16 and hub.requests == []
+    assert serving_crop_padding(model="efficientnet-b0", weights=f"hf://{TF_REPO}") == 16
+    assert serving_crop_padding(model="b0", weights="noisy-student") == 32 == serving_crop_padding(model="b0")
+
+
+@pytest.mark.slow
+def test_export_serves_with_the_hub_weights_crop(b0, hub, tmp_path, capsys):
+    _, _, names, ema = b0
+    publish(hub, TF_REPO, timm_config("tf_efficientnet_b0", IMAGENET, 0.8), torch_state_dict(names, ema, "timm", 1.0))
+    out = tmp_path / "served"
+    assert cli.main(["export", "--model", "b0", "--weights", f"hf://{TF_REPO}", "--out", str(out)]) == 0
+    assert stored_crop_padding(out) == 16 and f"SavedModel: {out}" in capsys.readouterr().out
 
 
 def _conv(x, kernel, stride, pad, depthwise=False):

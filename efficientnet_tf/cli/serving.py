@@ -18,8 +18,8 @@ def _add_model_args(p: argparse.ArgumentParser) -> None:
 
 
 def _export(args) -> int:
-    from efficientnet_tf.run_dir import RunDir, stored_class_names, stored_crop_padding
-    from efficientnet_tf.serving.loading import load_keras_model
+    from efficientnet_tf.run_dir import RunDir, stored_class_names
+    from efficientnet_tf.serving.loading import load_keras_model, serving_crop_padding
 
     if args.model and not args.out:
         raise UsageError("--out is required with --model")
@@ -27,8 +27,8 @@ def _export(args) -> int:
     out = args.out or str(RunDir(args.model_dir).saved_model)
     names = stored_class_names(args.model_dir) if args.model_dir else None
     crop_padding = args.crop_padding
-    if crop_padding is None:  # the run's own eval crop, else the reference's
-        crop_padding = stored_crop_padding(args.model_dir) if args.model_dir else preprocessing.CROP_PADDING
+    if crop_padding is None:
+        crop_padding = serving_crop_padding(args.model_dir, args.model, args.weights)
     saved = saved_model.export_saved_model(model, out, class_names=names, image_size=args.image_size,
                                            crop_padding=crop_padding)
     print("SavedModel:", saved, flush=True)
@@ -64,7 +64,8 @@ def add_parsers(sub) -> None:
                    "(train split) and the agreement check (validation split)")
     p.add_argument("--data-dir", default=None, help="data directory for --representative")
     p.add_argument("--crop-padding", type=int, default=None,
-                   help=f"serving_bytes' center crop, S/(S+N) (default: the run's, else {preprocessing.CROP_PADDING})")
+                   help="serving_bytes' center crop, S/(S+N) (default: the run's, else the --weights' own, "
+                   f"else {preprocessing.CROP_PADDING})")
     p.set_defaults(func=_export)
 
     top_k = default_of(saved_model.export_saved_model, "top_k")

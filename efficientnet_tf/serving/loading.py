@@ -10,8 +10,11 @@ from typing import Optional
 
 import keras
 
+from efficientnet_tf import preprocessing
 from efficientnet_tf.models.efficientnet import create_model
-from efficientnet_tf.run_dir import MODEL_FILE, is_saved_model
+from efficientnet_tf.models.variants import get_variant
+from efficientnet_tf.run_dir import MODEL_FILE, is_saved_model, stored_crop_padding
+from efficientnet_tf.weights.sources import eval_crop_padding
 
 
 def load_keras_model(model_dir=None, model: Optional[str] = None, weights=None, image_size=None) -> keras.Model:
@@ -33,3 +36,11 @@ def load_keras_model(model_dir=None, model: Optional[str] = None, weights=None, 
     if path.suffix != ".keras":
         raise ValueError(f"{path}: only .keras files are loaded (SavedModels and .h5 files are code; see SECURITY.md)")
     return keras.saving.load_model(path, safe_mode=True)
+
+
+def serving_crop_padding(model_dir=None, model: Optional[str] = None, weights=None) -> int:
+    """The eval crop to serve with: a run's stored one, else the named weights' own, else the reference's."""
+    if model_dir is not None:
+        return stored_crop_padding(model_dir)
+    known = eval_crop_padding(weights, get_variant(model).name) if model and isinstance(weights, str) else None
+    return preprocessing.CROP_PADDING if known is None else known

@@ -10,10 +10,9 @@ from typing import Callable, List, Sequence, Tuple
 
 import tensorflow as tf
 
-from efficientnet_tf import preprocessing
 from efficientnet_tf.serving.saved_model import TOP_K, serving_functions
-from efficientnet_tf.run_dir import is_saved_model, stored_class_names, stored_crop_padding
-from efficientnet_tf.serving.loading import load_keras_model
+from efficientnet_tf.run_dir import is_saved_model, stored_class_names
+from efficientnet_tf.serving.loading import load_keras_model, serving_crop_padding
 
 Prediction = List[Tuple[str, float]]
 
@@ -29,7 +28,7 @@ def bytes_classifier(model_dir=None, model=None, weights=None, image_size=None, 
         return tf.saved_model.load(str(model_dir)).signatures["serving_bytes"]
     keras_model = load_keras_model(model_dir, model, weights, image_size)
     names = stored_class_names(model_dir) if model_dir else None
-    crop_padding = stored_crop_padding(model_dir) if model_dir else preprocessing.CROP_PADDING
+    crop_padding = serving_crop_padding(model_dir, model, weights)
     fn, spec = serving_functions(keras_model, names, image_size, top_k, crop_padding=crop_padding)["serving_bytes"]
     return tf.function(fn, input_signature=[spec])
 

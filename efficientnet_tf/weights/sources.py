@@ -4,6 +4,7 @@ A named weight set (a preset tag such as ``"noisy-student"``, or ``"hf://timm/NA
 with one input scaling, size and architecture detail (padding, BN epsilon); the builder must match
 them, or the loaded weights compute something else. :func:`builder_options` returns those options;
 an explicit argument that contradicts them is refused, since it would silently spoil the weights.
+:func:`eval_crop_padding` gives the crop the set was evaluated with, which serving then uses.
 """
 from __future__ import annotations
 
@@ -30,3 +31,13 @@ def builder_options(weights: Optional[str], variant: str, given: Dict[str, objec
         raise ValueError(f"weights={weights!r} for {variant} needs {k}={want!r}, got {k}={got!r}; "
                          f"leave {k} out and the weights set it")
     return {**given, **required}
+
+
+def eval_crop_padding(weights: Optional[str], variant: str) -> Optional[int]:
+    """The eval center crop, size / (size + N), that a named weight set was evaluated with, as N;
+    None for files and None (their crop is not known)."""
+    if presets.is_tag(weights):
+        return presets.get(weights, variant).crop_padding
+    if hub.is_hub(weights):
+        return hub.hub_config(weights).crop_padding
+    return None
