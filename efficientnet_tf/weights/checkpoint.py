@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import collections
 import dataclasses
-import re
 from pathlib import Path
 from typing import Dict, List, Optional, Tuple
 
@@ -22,7 +21,8 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from efficientnet_tf.weights.fitting import FIXED_LAYERS, STEM_LAYER, adapt_input_kernel, refuse, say, stem_note
+from efficientnet_tf.weights.fitting import STEM_LAYER, adapt_input_kernel, refuse, say, stem_note
+from efficientnet_tf.weights.layout import weighted_layers
 
 EMA = "ExponentialMovingAverage"
 _STEM_KERNEL = "stem/conv2d/kernel"
@@ -44,7 +44,6 @@ _BLOCK = {
     "project_conv": ("conv2d_1", "conv2d"),
     "project_bn": ("tpu_batch_normalization_2", "tpu_batch_normalization_1"),
 }
-_BLOCK_LAYER = re.compile(r"^(block\d+[a-z]+)_(.+)$")
 
 
 @dataclasses.dataclass
@@ -86,24 +85,17 @@ def checkpoint_prefix(path) -> Optional[str]:
 
 def official_layer_names(model: keras.Model) -> Dict[str, str]:
     """Keras layer name -> official layer path below the scope, for every weighted layer of ``model``."""
-    names = {layer.name for layer in model.layers}
-    blocks: List[str] = []
     out, unknown = {}, []
-    for layer in model.layers:
-        if not layer.weights or layer.name in FIXED_LAYERS:
-            continue
-        if layer.name in _FIXED:
-            out[layer.name] = _FIXED[layer.name]
-            continue
-        match = _BLOCK_LAYER.match(layer.name)
-        if not match or match.group(2) not in _BLOCK:
+    for layer, place in weighted_layers(model):
+        if place.block is None:
+            path = _FIXED.get(place.role)
+        else:
+            path = _BLOCK.get(place.role, (None, None))[0 if place.expands else 1]
+            path = path and f"blocks_{place.flat}/{path}"
+        if path is None:
             unknown.append(f"layer {layer.name!r} has no counterpart in the official checkpoints")
-            continue
-        block, role = match.groups()
-        if block not in blocks:
-            blocks.append(block)
-        path = _BLOCK[role][0 if f"{block}_expand_conv" in names else 1]
-        out[layer.name] = f"blocks_{blocks.index(block)}/{path}"
+        else:
+            out[layer.name] = path
     refuse(unknown, f"model {model.name!r} cannot take an official checkpoint")
     return out
 

@@ -14,7 +14,6 @@ which has no Keras counterpart. As with every loader here, the whole model fits 
 """
 from __future__ import annotations
 
-import re
 from pathlib import Path
 from typing import Dict, List, Optional, Tuple
 
@@ -23,7 +22,8 @@ import numpy as np
 import safetensors
 import safetensors.numpy
 
-from efficientnet_tf.weights.fitting import FIXED_LAYERS, adapt_input_kernel, refuse, say, stem_note
+from efficientnet_tf.weights.fitting import adapt_input_kernel, refuse, say, stem_note
+from efficientnet_tf.weights.layout import Place, weighted_layers
 from efficientnet_tf.weights.torch_pickle import read_torch_state_dict
 
 STATE_DICT_SUFFIXES = (".safetensors", ".pth", ".pt", ".bin")
@@ -47,7 +47,6 @@ _EP_BLOCK = {"expand_conv": "_expand_conv", "expand_bn": "_bn0", "dwconv": "_dep
              "project_bn": "_bn2"}
 _LEAF = {"kernel": "weight", "bias": "bias", "gamma": "weight", "beta": "bias", "moving_mean": "running_mean",
          "moving_variance": "running_var"}
-_BLOCK_LAYER = re.compile(r"^block(\d+)([a-z])_(.+)$")
 _IGNORED = "num_batches_tracked"
 
 
@@ -68,34 +67,22 @@ def detect_layout(keys) -> Optional[str]:
     return found[0] if len(found) == 1 else None
 
 
-def _block_path(name: str, layer_names, layout: str, blocks: List[str]) -> Optional[str]:
-    """The module path of block layer ``name``; ``blocks`` gathers the blocks met, for the flat numbering."""
-    match = _BLOCK_LAYER.match(name)
-    if not match:
-        return None
-    stage, letter, role = match.groups()
-    block = f"block{stage}{letter}"
-    roles = _TIMM_BLOCK[f"{block}_expand_conv" in layer_names] if layout == TIMM else _EP_BLOCK
-    if role not in roles:
-        return None
-    if block not in blocks:
-        blocks.append(block)
-    prefix = f"blocks.{int(stage) - 1}.{ord(letter) - ord('a')}" if layout == TIMM else f"_blocks.{blocks.index(block)}"
-    return f"{prefix}.{roles[role]}"
+def _module_path(place: Place, layout: str) -> Optional[str]:
+    if place.block is None:
+        fixed = _FIXED.get(place.role)
+        return fixed and fixed[layout != TIMM]
+    if layout == TIMM:
+        role = _TIMM_BLOCK[place.expands].get(place.role)
+        return role and f"blocks.{place.stage}.{place.index}.{role}"
+    role = _EP_BLOCK.get(place.role)
+    return role and f"_blocks.{place.flat}.{role}"
 
 
 def torch_layer_names(model: keras.Model, layout: str) -> Tuple[Dict[str, str], List[str]]:
     """(Keras layer -> state-dict module path for every weighted layer, layers with no counterpart)."""
-    names = {layer.name for layer in model.layers}
-    blocks: List[str] = []
     out, unknown = {}, []
-    for layer in model.layers:
-        if not layer.weights or layer.name in FIXED_LAYERS:
-            continue
-        if layer.name in _FIXED:
-            path = _FIXED[layer.name][layout != TIMM]
-        else:
-            path = _block_path(layer.name, names, layout, blocks)
+    for layer, place in weighted_layers(model):
+        path = _module_path(place, layout)
         if path is None:
             unknown.append(f"layer {layer.name!r} has no counterpart in {layout}'s naming")
         else:
