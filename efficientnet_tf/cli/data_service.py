@@ -1,38 +1,30 @@
-"""``data-service dispatcher|worker``: the tf.data service's servers, for ``train --data-service``."""
+"""``data-service dispatcher|worker``: the tf.data service's servers, for ``train --data-service``.
+
+Each server's flags are generated from its function's signature, so their defaults live there."""
 from __future__ import annotations
 
-from efficientnet_tf.cli.flags import default_of
+from efficientnet_tf.cli.flags import add_signature_flags, calling
 from efficientnet_tf.data import service_servers
 
-
-def _dispatcher(args) -> int:
-    return service_servers.run_dispatcher(args.port, args.work_dir, args.worker_timeout)
-
-
-def _worker(args) -> int:
-    return service_servers.run_worker(args.dispatcher, args.port, args.host, args.heartbeat)
+SERVERS = {
+    "dispatcher": ("the dispatcher (one per training run)", service_servers.run_dispatcher, {
+        "port": "the port to serve on",
+        "work_dir": "journal directory: fault-tolerant mode, a restarted dispatcher recovers its state",
+        "worker_timeout": "seconds without a heartbeat before a worker counts as gone",
+    }),
+    "worker": ("a worker (any number, on any host that reaches the dispatcher)", service_servers.run_worker, {
+        "dispatcher": "HOST:PORT of the dispatcher",
+        "port": "the port to serve on",
+        "host": "the name trainers reach this worker by (none: this host's name)",
+        "heartbeat": "seconds between heartbeats to the dispatcher",
+    }),
+}
 
 
 def add_parsers(sub) -> None:
     p = sub.add_parser("data-service", help="tf.data service dispatcher or worker, for train --data-service")
     servers = p.add_subparsers(dest="server", required=True, parser_class=type(p))
-    run_dispatcher, run_worker = service_servers.run_dispatcher, service_servers.run_worker
-
-    d = servers.add_parser("dispatcher", help="the dispatcher (one per training run)")
-    d.add_argument("--port", type=int, required=True)
-    d.add_argument("--work-dir", default=default_of(run_dispatcher, "work_dir"),
-                   help="journal directory: fault-tolerant mode, a restarted dispatcher recovers its state")
-    timeout = default_of(run_dispatcher, "worker_timeout")
-    d.add_argument("--worker-timeout", type=float, default=timeout,
-                   help=f"seconds without a heartbeat before a worker counts as gone (default: {timeout})")
-    d.set_defaults(func=_dispatcher)
-
-    w = servers.add_parser("worker", help="a worker (any number, on any host that reaches the dispatcher)")
-    w.add_argument("--dispatcher", required=True, help="HOST:PORT of the dispatcher")
-    w.add_argument("--port", type=int, required=True)
-    w.add_argument("--host", default=default_of(run_worker, "host"),
-                   help="the name trainers reach this worker by (default: this host's name)")
-    heartbeat = default_of(run_worker, "heartbeat")
-    w.add_argument("--heartbeat", type=float, default=heartbeat,
-                   help=f"seconds between heartbeats to the dispatcher (default: {heartbeat})")
-    w.set_defaults(func=_worker)
+    for name, (help_text, fn, helps) in SERVERS.items():
+        s = servers.add_parser(name, help=help_text)
+        add_signature_flags(s, fn, helps)
+        s.set_defaults(func=calling(fn, helps))

@@ -11,6 +11,7 @@ import dataclasses
 from typing import Optional
 
 AUGMENTS = ("none", "autoaugment", "randaugment")
+SERVICE_MODES = ("dynamic", "off")  # tf.data service sharding policies (data.service maps them)
 RANDAUGMENT_MAGNITUDE = 10.0  # the reference's M for every model but B5 (17) and B7/B8 (28)
 
 
@@ -56,6 +57,6 @@ class DataConfig(PipelineConfig):
         "", "grpc://HOST:PORT of a tf.data service dispatcher: the training pipeline runs on its workers ('' = here)")
     data_service_mode: str = setting(
         "dynamic", "tf.data service sharding: dynamic (each example once per epoch) or off (each worker a full pass)",
-        choices=("dynamic", "off"))
+        choices=SERVICE_MODES)
     data_service_timeout: float = setting(
         600.0, "seconds the trainer waits for a tf.data service worker before it exits with status 4")

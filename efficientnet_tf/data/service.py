@@ -31,11 +31,11 @@ from typing import Optional
 
 import tensorflow as tf
 
-from efficientnet_tf.data.config import DataConfig
+from efficientnet_tf.data.config import SERVICE_MODES, DataConfig
 
 logger = logging.getLogger(__name__)
 service = tf.data.experimental.service
-MODES = {"dynamic": service.ShardingPolicy.DYNAMIC, "off": service.ShardingPolicy.OFF}
+MODES = dict(zip(SERVICE_MODES, (service.ShardingPolicy.DYNAMIC, service.ShardingPolicy.OFF)))
 EXIT_NO_WORKERS = 4  # process exit status when no worker delivered anything for worker_timeout seconds
 RESUME_NOTE = ("tf.data service: the order of training examples is not reproducible, and a resumed run "
                "cannot continue exactly: it reads on from wherever the service's workers are, not from the "
