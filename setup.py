@@ -24,7 +24,12 @@ setup(
         "filelock",
     ],
     extras_require={
-        "dev": ["pytest", "pytest-timeout", "pytest-xdist", "nbmake", "nbformat", "ipykernel"],
+        # Optional runtimes: LiteRT runs .tflite files, ONNX Runtime and OpenVINO run the .onnx export.
+        "litert": ["ai-edge-litert"],
+        "onnx": ["tf2onnx", "onnxruntime"],
+        "openvino": ["openvino"],
+        "dev": ["pytest", "pytest-timeout", "pytest-xdist", "nbmake", "nbformat", "ipykernel",
+                "ai-edge-litert", "tf2onnx", "onnxruntime", "openvino"],
         "gpu": ["tensorflow[and-cuda]>=2.16,<3"],
     },
     entry_points={"console_scripts": ["efficientnet-tf=efficientnet_tf.cli:main"]},

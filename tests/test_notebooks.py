@@ -162,6 +162,7 @@ PRINTS = {
     "02_transfer_learning": [r"36 training and 4 held-out images; classes: \['dandelion', 'daisy', 'tulips', "
                              r"'sunflowers', 'roses'\]", r"validation accuracy \d\.\d{3}"],
     "04_class_activation_maps": [r"flower\.jpg: class \d+ \(.+\)\nchina\.jpg: class \d+ \(.+\)"],
+    "05_export_and_serve": [r"ONNX Runtime top-1: (\[.*\]) \| SavedModel top-1: \1\n"],
 }
 
 

@@ -4,13 +4,20 @@ import os
 import subprocess
 import sys
 import tempfile
+import warnings
+
+import ai_edge_litert.interpreter
+
+from pathlib import Path
 
 import keras
 import numpy as np
 import pytest
 
-from efficientnet_tf.serving.tflite import TFLiteModel, agreement, convert, export_variants
-from export_helpers import CLASSES, SIZE, holdout_batch, object_source, tiny_export, tiny_model, trained_run_dir
+from efficientnet_tf.serving.held_out import agreement, held_out
+from efficientnet_tf.serving.tflite import TFLiteModel, convert, export_variants
+from export_helpers import (CLASSES, SIZE, TRAIN_SIZE, holdout_batch, object_source, tiny_export, tiny_model,
+                            trained_run_dir)
 from efficientnet_tf.serving.saved_model import export_saved_model
 from efficientnet_tf.serving.loading import load_keras_model
 
@@ -24,7 +31,10 @@ def _tiny_tflite(quantization: str) -> bytes:
 
 
 def test_float32_agrees_with_keras_at_any_batch():
-    runner = TFLiteModel(_tiny_tflite("float32"))
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # TensorFlow's own interpreter warns that it is deprecated; LiteRT does not
+        runner = TFLiteModel(_tiny_tflite("float32"))
+    assert isinstance(runner.interpreter, ai_edge_litert.interpreter.Interpreter)
     for batch in (1, 5):
         images = np.random.default_rng(batch).uniform(0, 255, (batch, SIZE, SIZE, 3)).astype(np.float32)
         got = runner(images)
@@ -50,8 +60,8 @@ def test_int8_needs_representative_data():
 def test_full_integer_int8_keeps_top1_of_a_trained_model(tmp_path):
     run = trained_run_dir()
     model = load_keras_model(run)
-    rows = export_variants(model, f"{run}/saved_model", ["float32", "int8"], representative_source=object_source(),
-                           num_images=200)
+    rows = export_variants(model, f"{run}/saved_model", ["float32", "int8"],
+                           held_out(object_source(), TRAIN_SIZE, num_images=200))
     by = {r["quantization"]: r for r in rows}
     assert by["float32"]["top1_agreement"] == 1.0 and by["float32"]["max_abs_diff"] < 1e-4
     assert by["int8"]["top1_agreement"] >= 0.9, by["int8"]
@@ -79,9 +89,20 @@ def test_lite0_full_integer_int8_top1_agreement(tmp_path, capsys):
     model = _trained_lite0(LITE_SIZE)
     assert model.name == "efficientnetlite0" and not any("_se_" in layer.name for layer in model.layers)
     saved = export_saved_model(model, tmp_path / "saved_model")
-    (row,) = export_variants(model, saved, ["int8"], representative_source=object_source(LITE_SIZE), num_images=100)
+    photos = object_source(LITE_SIZE).removeprefix("folder:")  # as a plain folder: any depth, labels unused
+    held = held_out(photos, LITE_SIZE, num_images=100)
+    assert held.source == f"{photos}: 100 calibration and 60 check images" and held.check.shape == (60, 64, 64, 3)
+    (row,) = export_variants(model, saved, ["int8"], held)
     with capsys.disabled():
         print(f"\nLite0 int8 at {LITE_SIZE} px: top-1 agreement {row['top1_agreement']:.2f}, "
               f"max |p diff| {row['max_abs_diff']:.3f}, {row['bytes']} bytes")
     assert TFLiteModel(row["path"]).input["dtype"] == np.uint8
     assert row["top1_agreement"] >= 0.9, row
+
+
+def test_no_deprecated_interpreter_left():
+    root = Path(__file__).resolve().parent.parent
+    files = [*root.glob("efficientnet_tf/**/*.py"), *root.glob("tests/*.py"), *(f for f in root.glob("benchmarks/*") if f.is_file()),
+             *root.glob("notebooks/*.ipynb")]
+    needle = "tf.lite." + "Interpreter"  # split, so this file does not find itself
+    assert len(files) > 100 and not [f.name for f in files if needle in f.read_text(encoding="utf-8")]

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import argparse
+from pathlib import Path
 
 from efficientnet_tf import preprocessing
 from efficientnet_tf.cli.errors import UsageError
@@ -19,22 +20,48 @@ def _add_model_args(p: argparse.ArgumentParser) -> None:
 
 def _export(args) -> int:
     from efficientnet_tf.run_dir import RunDir, stored_class_names
+    from efficientnet_tf.serving.held_out import held_out
     from efficientnet_tf.serving.loading import load_keras_model, serving_crop_padding
 
     if args.model and not args.out:
         raise UsageError("--out is required with --model")
+    if "int8" in args.tflite and not args.representative:
+        raise UsageError("--tflite int8 needs --representative: a data source or a folder of images to calibrate on")
     model = load_keras_model(args.model_dir, args.model, args.weights, args.image_size)
     out = args.out or str(RunDir(args.model_dir).saved_model)
     names = stored_class_names(args.model_dir) if args.model_dir else None
     crop_padding = args.crop_padding
     if crop_padding is None:
         crop_padding = serving_crop_padding(args.model_dir, args.model, args.weights)
+    size = args.image_size or model.inputs[0].shape[1]
+    held = held_out(args.representative, size, data_dir=args.data_dir, crop_padding=crop_padding) \
+        if args.representative else None  # read first: a bad source fails before anything is written
     saved = saved_model.export_saved_model(model, out, class_names=names, image_size=args.image_size,
                                            crop_padding=crop_padding)
     print("SavedModel:", saved, flush=True)
-    for row in tflite.export_variants(model, out, args.tflite, args.representative, args.data_dir, args.image_size):
+    for row in tflite.export_variants(model, out, args.tflite, held):
         print("TFLite: " + ", ".join(f"{k} {v}" for k, v in row.items()), flush=True)
+    if args.onnx:
+        print("ONNX: " + ", ".join(f"{k} {v}" for k, v in _onnx(model, out, held).items()), flush=True)
     return 0
+
+
+def _onnx(model, out: str, held) -> dict:
+    """Writes ``OUT.onnx`` and checks it with ONNX Runtime on the held-out images (else on noise)."""
+    import numpy as np
+
+    from efficientnet_tf.serving.held_out import agreement
+    from efficientnet_tf.serving.onnx_export import ONNXModel, export_onnx
+
+    path = export_onnx(model, f"{out.rstrip('/')}.onnx")
+    if held is not None:
+        images, checked_on = held.check, "held-out images"
+    else:
+        shape = (8, *model.inputs[0].shape[1:])
+        images, checked_on = np.random.default_rng(0).uniform(0, 255, shape).astype(np.float32), "random images"
+    row = {"path": path, "bytes": Path(path).stat().st_size}
+    row.update(agreement(model, ONNXModel(path), images), checked_on=f"{len(images)} {checked_on}")
+    return row
 
 
 def _predict(args) -> int:
@@ -60,8 +87,10 @@ def add_parsers(sub) -> None:
     p.add_argument("--out", help="SavedModel directory (default: MODEL_DIR/saved_model)")
     p.add_argument("--tflite", nargs="*", default=[], choices=tflite.QUANTIZATIONS,
                    help="also write OUT_<quantization>.tflite for each")
-    p.add_argument("--representative", help="data pipeline source (e.g. digits, tfds:NAME) for int8 calibration "
-                   "(train split) and the agreement check (validation split)")
+    p.add_argument("--onnx", action="store_true",
+                   help="also write OUT.onnx (Keras' ONNX export; needs efficientnet_tf[onnx]), checked with ONNX Runtime")
+    p.add_argument("--representative", help="a folder of images (any depth, no labels) or a data source (digits, "
+                   "tfds:NAME, folder:PATH, ...) for int8 calibration and the agreement checks")
     p.add_argument("--data-dir", default=None, help="data directory for --representative")
     p.add_argument("--crop-padding", type=int, default=None,
                    help="serving_bytes' center crop, S/(S+N) (default: the run's, else the --weights' own, "

@@ -1,4 +1,5 @@
-"""TFLite export (float32, float16, dynamic-range int8, full-integer int8) and a small runner.
+"""TFLite export (float32, float16, dynamic-range int8, full-integer int8) and a small runner on
+LiteRT (``ai-edge-litert``, which replaces TensorFlow's deprecated interpreter).
 
 Quantization can silently cost accuracy (tensorflow/tpu#549 lost 15+ top-1 points in int8), so
 :func:`agreement` compares any export with the Keras model on held-out images.
@@ -14,16 +15,10 @@ import numpy as np
 import tensorflow as tf
 
 from efficientnet_tf.files import atomic_output
+from efficientnet_tf.serving.held_out import HeldOut, agreement
 from efficientnet_tf.serving.saved_model import export_saved_model
 
 QUANTIZATIONS = ("float32", "float16", "dynamic", "int8")
-
-
-def representative_images(dataset: tf.data.Dataset, num_images: int = 100) -> Iterable[np.ndarray]:
-    """Float32 0-255 images one at a time from a ``build_dataset`` dataset of (images, labels) batches."""
-    images = dataset.map(lambda x, *_: x).unbatch().take(num_images)
-    for image in images.as_numpy_iterator():
-        yield image[None].astype(np.float32)
 
 
 def convert(
@@ -39,7 +34,7 @@ def convert(
     (exported to a temporary one first: converting a concrete function directly leaves Keras 3
     variables unfrozen and gives NaN). ``int8`` is full-integer (every op int8, uint8 images in,
     float32 probabilities out) and needs ``representative_data``: float32 ``[1, H, W, 3]``
-    batches, e.g. :func:`representative_images` over the data pipeline. ``dynamic`` stores int8
+    batches, e.g. :func:`~efficientnet_tf.serving.held_out.held_out`'s calibration images. ``dynamic`` stores int8
     weights and computes in float. ``batch_size`` (Keras source only) fixes the batch: the dynamic
     batch leaves Shape/Pack/Reshape ops in every squeeze-excite block, which split XNNPACK's graph
     and made float32 slower at batch 1 (19.4 against 13.5 ms here, on a loaded machine).
@@ -73,12 +68,23 @@ def export_tflite(source, path, quantization: str = "float32", **kwargs) -> str:
     return str(path)
 
 
+def litert_interpreter():
+    """LiteRT's Interpreter class, or ImportError naming the package that brings it."""
+    try:
+        from ai_edge_litert.interpreter import Interpreter
+    except ImportError:
+        raise ImportError("running .tflite files needs LiteRT: pip install ai-edge-litert "
+                          "(or efficientnet_tf[litert])") from None
+    return Interpreter
+
+
 class TFLiteModel:
-    """Runs a ``.tflite`` file or flatbuffer on float32 0-255 images, quantizing integer inputs itself."""
+    """Runs a ``.tflite`` file or flatbuffer with LiteRT on float32 0-255 images, quantizing integer
+    inputs itself."""
 
     def __init__(self, model, num_threads: int = 2):
         content = Path(model).read_bytes() if isinstance(model, (str, Path)) else bytes(model)
-        self.interpreter = tf.lite.Interpreter(model_content=content, num_threads=num_threads)
+        self.interpreter = litert_interpreter()(model_content=content, num_threads=num_threads)
         self.input = self.interpreter.get_input_details()[0]
         self.output = self.interpreter.get_output_details()[0]
         self.batch = None
@@ -103,45 +109,20 @@ class TFLiteModel:
         return out
 
 
-def agreement(model: keras.Model, tflite_model: TFLiteModel, images) -> dict:
-    """Top-1 agreement and the largest probability difference between Keras and TFLite on ``images``."""
-    expected = np.asarray(model(np.asarray(images, np.float32), training=False), np.float32)
-    got = tflite_model(images)
-    return {
-        "top1_agreement": float(np.mean(expected.argmax(-1) == got.argmax(-1))),
-        "max_abs_diff": float(np.abs(expected - got).max()),
-    }
-
-
-def export_variants(
-    model: keras.Model,
-    saved_model_dir,
-    quantizations,
-    representative_source: Optional[str] = None,
-    data_dir: Optional[str] = None,
-    image_size: Optional[int] = None,
-    num_images: int = 100,
-) -> List[dict]:
+def export_variants(model: keras.Model, saved_model_dir, quantizations, held: Optional[HeldOut] = None) -> List[dict]:
     """Writes ``<saved_model_dir>_<quantization>.tflite`` for each, converted from that SavedModel.
 
-    With a data pipeline source, int8 is calibrated on its train split and every file's top-1
-    agreement with ``model`` is measured on one validation batch of ``num_images``.
+    With ``held`` (:func:`~efficientnet_tf.serving.held_out.held_out`), int8 is calibrated on its
+    calibration images and every file's agreement with ``model`` is measured on its check images.
     """
-    calibration = holdout = None
-    if representative_source:
-        from efficientnet_tf.data import PipelineConfig, build_dataset
-
-        size, settings = image_size or model.inputs[0].shape[1], PipelineConfig(data_dir=data_dir)
-        train, _ = build_dataset(representative_source, "train", size, 32, training=False, config=settings)
-        calibration = list(representative_images(train, num_images))
-        val, _ = build_dataset(representative_source, "validation", size, num_images, training=False, config=settings)
-        holdout = next(iter(val))[0].numpy()
+    if "int8" in quantizations and held is None:
+        raise ValueError("int8 needs --representative: a data source or a folder of images to calibrate on")
     rows = []
     for quantization in quantizations:
         path = f"{str(saved_model_dir).rstrip('/')}_{quantization}.tflite"
-        export_tflite(saved_model_dir, path, quantization, representative_data=calibration)
+        export_tflite(saved_model_dir, path, quantization, representative_data=held and held.calibration)
         row = {"quantization": quantization, "path": path, "bytes": Path(path).stat().st_size}
-        if holdout is not None:
-            row.update(agreement(model, TFLiteModel(path), holdout))
+        if held is not None:
+            row.update(agreement(model, TFLiteModel(path), held.check))
         rows.append(row)
     return rows
