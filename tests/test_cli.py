@@ -46,6 +46,32 @@ def test_predict_prints_five_rows_per_image_from_keras_and_saved_model(tmp_path,
     assert outputs[0] == outputs[1]  # the .keras path and the SavedModel answer alike
 
 
+@pytest.mark.slow
+def test_predict_gives_the_same_top1_on_every_runtime(tmp_path, capsys):
+    files = []
+    for i in range(4):
+        files.append(tmp_path / f"img{i}.png")
+        files[-1].write_bytes(encode(object_image((24 + 12 * i, 30 + 5 * i, 36), i, TRAIN_SIZE), "PNG"))
+    run = Path(trained_run_dir())
+    exported = tmp_path / "export"
+    assert main(["export", "--model-dir", str(run), "--out", str(exported), "--tflite", "float32", "--onnx"]) == 0
+    capsys.readouterr()
+    served = {"keras": [str(run)], "saved_model": [str(run / "saved_model")],
+              "tflite": [f"{exported}_float32.tflite"], "onnxruntime": [f"{exported}.onnx"],
+              "openvino": [f"{exported}.onnx", "--runtime", "openvino"],
+              "openvino bf16": [f"{exported}.onnx", "--runtime", "openvino", "--precision", "bf16"]}
+    top1 = {}
+    for name, args in served.items():
+        assert main(["predict", "--model-dir", *args, *map(str, files)]) == 0, name
+        blocks = _predicted_rows(capsys.readouterr().out)
+        assert all(len(rows) == 5 and {l for l, _ in rows} == set(NAMES) for rows in blocks.values()), name
+        top1[name] = [rows[0][0] for rows in blocks.values()]
+    assert all(labels == top1["keras"] for labels in top1.values()), top1
+    assert len(set(top1["keras"])) >= 3  # the images show different classes, and the model tells them apart
+    assert main(["predict", "--model-dir", f"{exported}.onnx", "--runtime", "tflite", str(files[0])]) == 2
+    assert "--runtime tflite cannot serve" in capsys.readouterr().err
+
+
 def test_cam_writes_a_png_of_the_image_size(tmp_path, capsys):
     model_file = tmp_path / "model.keras"
     tiny_model().save(model_file)

@@ -7,12 +7,13 @@ from pathlib import Path
 from efficientnet_tf import preprocessing
 from efficientnet_tf.cli.errors import UsageError
 from efficientnet_tf.cli.flags import default_of
-from efficientnet_tf.serving import cam, saved_model, tflite
+from efficientnet_tf.serving import cam, onnx_export, runtimes, saved_model, tflite
 
 
 def _add_model_args(p: argparse.ArgumentParser) -> None:
     group = p.add_mutually_exclusive_group(required=True)
-    group.add_argument("--model-dir", help="a .keras file, a training run directory (model.keras) or, where allowed, a SavedModel")
+    group.add_argument("--model-dir", help="a .keras file, a training run directory (model.keras) or, where allowed, "
+                       "a SavedModel or an exported .tflite/.onnx file")
     group.add_argument("--model", help="a variant name (b0 ... b7) to build, with --weights")
     p.add_argument("--weights", default=None, help="with --model: a weights file, a preset tag (see 'weights list'; downloaded once) or hf://OWNER/NAME")
     p.add_argument("--image-size", type=int, default=None, help="input resolution (default: the model's own)")
@@ -67,7 +68,8 @@ def _onnx(model, out: str, held) -> dict:
 def _predict(args) -> int:
     from efficientnet_tf.serving.predict import bytes_classifier, format_predictions, predict_files
 
-    classify = bytes_classifier(args.model_dir, args.model, args.weights, args.image_size, args.top_k)
+    classify = bytes_classifier(args.model_dir, args.model, args.weights, args.image_size, args.top_k,
+                                args.runtime, args.precision)
     print(format_predictions(args.images, predict_files(classify, args.images, args.top_k)), flush=True)
     return 0
 
@@ -102,6 +104,11 @@ def add_parsers(sub) -> None:
     _add_model_args(p)
     p.add_argument("images", nargs="+", help="JPEG, PNG, GIF or BMP files")
     p.add_argument("--top-k", type=int, default=top_k, help=f"labels per image (default: {top_k})")
+    p.add_argument("--runtime", choices=runtimes.RUNTIMES, default="auto",
+                   help="what serves --model-dir: keras (a .keras file, run directory or SavedModel), tflite "
+                   "(a .tflite file, on LiteRT), onnxruntime or openvino (an .onnx file); auto: by its suffix")
+    p.add_argument("--precision", choices=onnx_export.PRECISIONS, default="f32",
+                   help="inference precision (bf16: OpenVINO only)")
     p.set_defaults(func=_predict)
 
     p = sub.add_parser("cam", help="class activation map overlaid on the image (the paper's Figure 7)")

@@ -53,9 +53,11 @@ class ONNXModel:
             options.intra_op_num_threads = num_threads
             self.session = ort.InferenceSession(self.path, options, providers=["CPUExecutionProvider"])
             self.input_name = self.session.get_inputs()[0].name
+            self.input_size = int(self.session.get_inputs()[0].shape[1])
         else:
             ov = _require("openvino")
             self.compiled = ov.Core().compile_model(self.path, "CPU", {"INFERENCE_PRECISION_HINT": precision})
+            self.input_size = int(self.compiled.inputs[0].get_partial_shape()[1].get_length())
 
     def __call__(self, images) -> np.ndarray:
         images = np.asarray(images, np.float32)

@@ -87,6 +87,7 @@ class TFLiteModel:
         self.interpreter = litert_interpreter()(model_content=content, num_threads=num_threads)
         self.input = self.interpreter.get_input_details()[0]
         self.output = self.interpreter.get_output_details()[0]
+        self.input_size = int(self.input["shape"][1])
         self.batch = None
 
     def __call__(self, images) -> np.ndarray:
