@@ -5,7 +5,9 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from efficientnet_tf import EfficientNet, create_model
+from sklearn.datasets import load_sample_image
+
+from efficientnet_tf import EfficientNet, create_model, feature_info
 from efficientnet_tf.serving.cam import draw, feature_grid, heatmaps, image_cam, overlay
 from export_helpers import CAM_SIZE, CLASSES, encode, object_image, random_boxes, random_image, trained_object_model
 
@@ -58,6 +60,27 @@ def test_draw_puts_each_cell_at_its_receptive_field_centre():
     assert drawn.shape == (192, 64) and 0.0 <= drawn.min() and drawn.max() == 1.0
     # input pixel 8*3+7 = 31 spans rows 93-95 of the picture; column 8*5+7 = 47 is unscaled
     assert np.unravel_index(drawn.argmax(), drawn.shape) == (94, 47)
+
+
+@pytest.mark.parametrize("variant", ["b0", "lite0"])
+def test_the_map_reaches_every_border_of_a_real_photo(variant):
+    """A uniform map drawn over scikit-learn's 427 x 640 china.jpg blends every pixel alike: the
+    border rows and columns, outside the outer cells' centres, as the interior (a resampler alone
+    fades them towards zero, a visible band along the top and left edges)."""
+    photo = load_sample_image("china.jpg")
+    model = create_model(variant, input_shape=(224, 224, 3))
+    stride, offset = feature_grid(model)
+    info = feature_info(model)[-1]
+    assert info.name == "top_activation" and stride.tolist() == [info.stride] * 2 == [32, 32]
+    assert offset.tolist() == list(info.offset) == [31.0, 31.0]  # 15.5 + a half cell (asymmetric padding)
+    drawn = draw(model, np.full((1, 7, 7), 0.7, np.float32), (224, 224), photo.shape[:2]).numpy()[0]
+    assert drawn.shape == (427, 640)
+    np.testing.assert_allclose(drawn, 0.7, atol=1e-5)
+    blended = overlay(photo, drawn)
+    interior = overlay(photo[200:201, 300:301], np.full((1, 1), 0.7, np.float32))
+    expected = overlay(photo, np.full(photo.shape[:2], 0.7, np.float32))
+    assert np.array_equal(blended[[0, -1]], expected[[0, -1]]) and np.array_equal(blended[:, [0, -1]], expected[:, [0, -1]])
+    assert np.array_equal(blended[200, 300], interior[0, 0])
 
 
 def test_overlay_has_the_image_size_and_blends():

@@ -21,11 +21,14 @@ LEVEL_STRIDES = (2, 4, 8, 16, 32)
 
 @dataclasses.dataclass(frozen=True)
 class FeatureInfo:
-    """One endpoint: the layer whose output it is, its stride from the input, and its channels."""
+    """One endpoint: the layer whose output it is, its stride from the input, its channels, and the
+    input pixel (rows, columns) on which its cell (0, 0)'s receptive field is centred: cell i sits at
+    ``stride * i + offset``."""
 
     name: str
     stride: int
     channels: int
+    offset: Tuple[float, float] = (0.0, 0.0)
 
 
 def _strides(layer) -> int:
@@ -36,6 +39,21 @@ def _strides(layer) -> int:
     return 1
 
 
+def _shift(layer, stride: int) -> Tuple[float, float]:
+    """How far ``layer`` moves the receptive-field centres, in input pixels. The offset is not the
+    nominal ``(stride - 1) / 2``: keras' ``correct_pad`` pads a stride-2 layer one pixel less before
+    than after on even sizes (as TF's "same" does), which moves the fields half its input stride down
+    and right; at stride 32 that adds up to 15.5 px, half a cell."""
+    if isinstance(layer, keras.layers.ZeroPadding2D):
+        return tuple(-stride * before for before, _ in layer.padding)
+    if isinstance(layer, (keras.layers.Conv2D, keras.layers.DepthwiseConv2D)):
+        if layer.padding == "valid":
+            return tuple(stride * (k - 1) / 2 for k in layer.kernel_size)
+        if max(layer.strides) > 1:  # "same" at stride 1 with an odd kernel is centred
+            raise ValueError(f"{layer.name}: strided 'same' convolutions are not supported; pad explicitly")
+    return (0.0, 0.0)
+
+
 def feature_info(model: keras.Model) -> Tuple[FeatureInfo, ...]:
     """The stem, the last block of every stage, and the head (if built), in order."""
     try:
@@ -43,13 +61,14 @@ def feature_info(model: keras.Model) -> Tuple[FeatureInfo, ...]:
     except ValueError:
         raise ValueError(f"model {model.name!r} has no 'stem_conv' layer: not an EfficientNet from this package") from None
     axis = 1 if data_format == "channels_first" else -1
-    stride, ends = 1, {}
+    stride, offset, ends = 1, (0.0, 0.0), {}
     for layer in model.layers:  # topological order; the network is a chain of stride changes
+        offset = tuple(o + d for o, d in zip(offset, _shift(layer, stride)))
         stride *= _strides(layer)
         match = _BLOCK_END.match(layer.name)
         if layer.name in (STEM, HEAD) or match:
             key = f"block{match.group(1)}" if match else layer.name  # a block's "_add" follows its "_project_bn"
-            ends[key] = FeatureInfo(layer.name, stride, int(layer.output.shape[axis]))
+            ends[key] = FeatureInfo(layer.name, stride, int(layer.output.shape[axis]), offset)
     return tuple(ends.values())
 
 

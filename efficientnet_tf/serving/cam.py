@@ -5,7 +5,8 @@ the class's dense weights applied to every position of ``top_activation``. ``gra
 features by the pooled gradient of the class's log-probability, so it also works on other heads.
 
 A map is drawn over the image with each feature cell at the centre of its receptive field, which
-is not the centre of the cell's nominal 32 x 32 block: see :func:`feature_grid`.
+is not the centre of the cell's nominal 32 x 32 block (``models.features.feature_info``), and reaches
+the picture's borders like its interior.
 """
 from __future__ import annotations
 
@@ -17,33 +18,19 @@ import numpy as np
 import tensorflow as tf
 
 from efficientnet_tf import preprocessing
+from efficientnet_tf.models.features import feature_info
 
 FEATURES = "top_activation"
 METHODS = ("cam", "gradcam")
 
 
 def feature_grid(model: keras.Model) -> Tuple[np.ndarray, np.ndarray]:
-    """(stride, offset), each float [2] (rows, columns): feature cell i of ``top_activation`` is
-    centred on input pixel ``stride * i + offset``.
-
-    The offset is not the nominal ``(stride - 1) / 2``: keras' ``correct_pad`` pads a stride-2
-    layer one pixel less before than after on even sizes (as TF's "same" does), so every such
-    layer moves the receptive fields half its input stride down and right. At stride 32 that adds
-    up to 15.5 px, half a cell, which a map drawn at the nominal cells is shifted by.
-    """
-    stride, offset = np.ones(2), np.zeros(2)
-    for layer in model.layers:
-        if isinstance(layer, keras.layers.ZeroPadding2D):
-            offset -= stride * [before for before, _ in layer.padding]
-        elif isinstance(layer, (keras.layers.Conv2D, keras.layers.DepthwiseConv2D)):
-            if layer.padding == "valid":
-                offset += stride * (np.array(layer.kernel_size) - 1) / 2
-            elif max(layer.strides) > 1:  # "same" at stride 1 with an odd kernel is centred
-                raise ValueError(f"{layer.name}: strided 'same' convolutions are not supported; pad explicitly")
-            stride *= layer.strides
-        if layer.name == FEATURES:
-            return stride, offset
-    raise ValueError(f"model has no {FEATURES!r} layer")
+    """(stride, offset), each float [2] (rows, columns), of ``top_activation`` as the model's
+    ``feature_info`` records it: feature cell i is centred on input pixel ``stride * i + offset``."""
+    head = next((info for info in feature_info(model) if info.name == FEATURES), None)
+    if head is None:
+        raise ValueError(f"model has no {FEATURES!r} layer")
+    return np.full(2, float(head.stride)), np.asarray(head.offset, np.float64)
 
 
 def heatmaps(
@@ -92,19 +79,31 @@ def draw(model: keras.Model, maps, input_size: Sequence[int], size: Sequence[int
     drawn over pictures of ``size`` = (H, W) that were resized whole to the input.
 
     Each cell's value sits at its receptive-field centre (:func:`feature_grid`) and is
-    interpolated with Keys' cubic, so a map can peak between two cells.
+    interpolated with Keys' cubic, so a map can peak between two cells. The edge cells are repeated
+    past the borders first, so the strip between the outer centres and the picture's edge is drawn
+    from the map like the interior (not faded to zero as a resampler does outside its samples).
     """
     stride, offset = feature_grid(model)
     scale = np.asarray(size, np.float64) / np.asarray(input_size, np.float64)  # picture px per input px
+    maps = _repeat_edges(tf.convert_to_tensor(maps, tf.float32), _EDGE_CELLS)
     # ScaleAndTranslate puts source sample i (centre i + 1/2) at cell_scale * (i + 1/2) + translation.
     cell_scale = stride * scale
-    translation = (offset + 0.5) * scale - cell_scale / 2
+    translation = (offset + 0.5) * scale - cell_scale / 2 - _EDGE_CELLS * cell_scale
     drawn = tf.raw_ops.ScaleAndTranslate(
-        images=tf.convert_to_tensor(maps, tf.float32)[..., None], size=tf.constant(size, tf.int32),
+        images=maps[..., None], size=tf.constant(size, tf.int32),
         scale=tf.constant(cell_scale, tf.float32), translation=tf.constant(translation, tf.float32),
         kernel_type="keyscubic", antialias=False,
     )
     return tf.clip_by_value(drawn[..., 0], 0.0, 1.0)
+
+
+_EDGE_CELLS = 2  # Keys' cubic reaches two samples on each side
+
+
+def _repeat_edges(maps: tf.Tensor, n: int) -> tf.Tensor:
+    """[batch, h + 2n, w + 2n]: ``maps`` with its first and last rows and columns repeated n times."""
+    rows = tf.concat([tf.repeat(maps[:, :1], n, axis=1), maps, tf.repeat(maps[:, -1:], n, axis=1)], axis=1)
+    return tf.concat([tf.repeat(rows[:, :, :1], n, axis=2), rows, tf.repeat(rows[:, :, -1:], n, axis=2)], axis=2)
 
 
 def overlay(image, heatmap, alpha: float = 0.45) -> np.ndarray:
