@@ -85,6 +85,18 @@ def test_a_tag_fixes_the_builder_options_and_a_contradiction_is_refused():
         et.EfficientNetB3(weights="advprop", normalization="imagenet")
 
 
+def test_the_low_level_builder_refuses_what_the_variant_builders_would_have_set(monkeypatch, tmp_path):
+    with pytest.raises(ValueError, match=re.escape(
+            "weights='advprop' for b0 needs normalization='advprop', got normalization='imagenet'; the variant builders")):
+        et.EfficientNet(1.0, 1.0, 224, weights="advprop", name="efficientnet-b0")
+    with pytest.raises(ValueError, match="weights='noisy-student' needs a known variant; 'my_net' is none"):
+        et.EfficientNet(1.0, 1.0, 224, weights="noisy-student", name="my_net")
+    monkeypatch.setenv("EFFICIENTNET_TF_OFFLINE", "1")  # the options fit: it goes on to b0's own file
+    monkeypatch.setenv("EFFICIENTNET_TF_CACHE", str(tmp_path))
+    with pytest.raises(FileNotFoundError, match=r"efficientnet/advprop/efficientnet-b0\.tar\.gz is not cached"):
+        et.EfficientNet(1.0, 1.0, 224, weights="advprop", name="efficientnet-b0", normalization="advprop")
+
+
 def test_a_tag_the_variant_lacks_lists_the_tags_it_has():
     with pytest.raises(ValueError) as e:
         et.EfficientNetB0(weights="randaugment")

@@ -12,7 +12,8 @@ from efficientnet_tf.models.builder import DEPTH_ROUNDING, head, round_filters, 
 from efficientnet_tf.models.layers import NORMALIZATIONS, ImageNormalization
 from efficientnet_tf.models.variants import VARIANTS, get_variant
 from efficientnet_tf.weights.loading import load_weights
-from efficientnet_tf.weights.sources import builder_options
+from efficientnet_tf.weights import hub, presets
+from efficientnet_tf.weights.sources import builder_options, required_options
 
 __all__ = [
     "DEPTH_ROUNDING", "LITE_ARCHITECTURE", "MIN_SIZE", "MODELS", "EfficientNet", "create_model", "round_filters",
@@ -68,6 +69,26 @@ def _check_args(blocks, pooling, include_top, classes, dropout_rate, drop_connec
         raise ValueError(f"normalization must be one of {NORMALIZATIONS}, got {normalization!r}")
     if not bn_epsilon > 0:  # padding is checked where it is used (blocks.stride2_padding)
         raise ValueError(f"bn_epsilon must be > 0, got {bn_epsilon}")
+
+
+def _check_named_weights(weights, variant_name: str, built: Dict[str, object]) -> str:
+    """A named weight set (tag or hf://) called through ``EfficientNet`` itself, which the variant
+    builders' defaults do not reach: the options it was trained with must be the ones given.
+    Returns the file stem the weights are looked up by (``efficientnetb0`` for ``efficientnet-b0``)."""
+    if not (presets.is_tag(weights) or hub.is_hub(weights)):
+        return variant_name
+    try:
+        variant = get_variant(variant_name).name
+    except ValueError:
+        raise ValueError(f"weights={weights!r} needs a known variant; {variant_name!r} is none: build it with "
+                         "create_model(NAME, weights=...) or EfficientNetB0(weights=...) and the like") from None
+    required = {k: v for k, v in required_options(weights, variant).items() if k in built}
+    clash = {k: (built[k], v) for k, v in required.items() if built[k] != v}
+    if clash:
+        k, (got, want) = next(iter(clash.items()))
+        raise ValueError(f"weights={weights!r} for {variant} needs {k}={want!r}, got {k}={got!r}; "
+                         "the variant builders (EfficientNetB0(weights=...) and the like) set it")
+    return VARIANTS[variant].keras_name
 
 
 def _top(x, include_top, pooling, classes, dropout_rate, classifier_activation, data_format):
@@ -139,6 +160,8 @@ def EfficientNet(
     blocks = as_block_args(blocks_args)
     _check_args(blocks, pooling, include_top, classes, dropout_rate, drop_connect_rate, weights, normalization,
                 bn_epsilon)
+    weights_name = _check_named_weights(weights, weights_name or name,
+                                        {"normalization": normalization, "padding": padding, "bn_epsilon": bn_epsilon})
     data_format = keras.config.image_data_format()
     input_shape = _input_shape(input_shape, input_tensor, default_size, include_top, data_format)
     img_input, source_inputs = _inputs(input_shape, input_tensor)
@@ -159,7 +182,7 @@ def EfficientNet(
     x = _top(x, include_top, pooling, classes, dropout_rate, classifier_activation, data_format)
     model = keras.Model(source_inputs if source_inputs is not None else img_input, x, name=name)
     if weights is not None:
-        load_weights(model, weights, weights_name=weights_name or name, ema=ema)
+        load_weights(model, weights, weights_name=weights_name, ema=ema)
     return model
 
 
