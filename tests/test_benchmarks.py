@@ -24,3 +24,19 @@ def test_inference_prints_every_path_with_its_agreement():
         assert float(row[-6]) > 0 and row[-3].endswith("%") and 0.0 <= float(row[-2]) <= 1.0
     assert [float(r[-1]) for r in rows[:3]] == pytest.approx([0, 0, 0], abs=1e-4)  # float paths agree
     assert re.search(r"peak fp32 estimate \d+-\d+ GMAC/s \(\d+ cores x [\d.]+ GHz x \d+ fp32 lanes", done.stdout)
+
+
+@pytest.mark.slow
+def test_device_script_runs_every_step_at_toy_sizes_on_cpu():
+    done = subprocess.run(["bash", os.path.join(REPO, "benchmarks", "device.sh")], env=env(DEVICE_SMOKE="1"),
+                          capture_output=True, text=True, timeout=600, cwd=REPO)
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert "failed:" not in done.stdout, done.stdout
+    table = done.stdout.split("A100 anchor")[1].strip().splitlines()[1:]  # after the header's "ratio"
+    names = [re.split(r"\s{2,}", row.strip())[0] for row in table]
+    assert names == ["inference Keras mixed_bfloat16 XLA", "inference SavedModel mixed_bfloat16",
+                     "training synthetic (AMP, XLA)", "training real pipeline + RandAugment"]
+    for row in table:
+        ips, anchor, ratio = map(float, row.split()[-3:])
+        assert ips > 0 and anchor in (9730, 3454) and ratio == pytest.approx(ips / anchor, abs=0.01)
+    assert "inference ONNX Runtime: skipped (no CUDA or TensorRT provider installed)" in done.stdout
