@@ -54,7 +54,8 @@ def from_folder(folder: str, image_size: int, num_images: int, crop_padding: int
     if not files:
         raise FileNotFoundError(f"{folder}: no images ({', '.join(IMAGE_EXTENSIONS)}) in it or below")
     check = files[::CHECK_EVERY] if len(files) >= CHECK_EVERY else files
-    calibrate = [f for f in files if f not in set(check)] or files
+    held = set(check)
+    calibrate = [f for f in files if f not in held] or files
     skipped: List[str] = []
     calibration = _decoded(calibrate[:num_images], image_size, crop_padding, skipped)
     checked = _decoded(check[:num_images], image_size, crop_padding, skipped)

@@ -60,12 +60,13 @@ def file_classifier(path, runtime: str, precision: str = "f32", top_k: int = 5) 
         runner = ONNXModel(path, runtime, precision)
     source = export_source(path)
     crop = stored_crop_padding(source) if source else preprocessing.CROP_PADDING
+    stored_names = stored_class_names(source) if source else None  # read once, not per request
 
     def classify(image_bytes):
         images = np.stack([preprocessing.preprocess_for_eval(b, runner.input_size, crop).numpy()
                            for b in np.asarray(image_bytes)])
         probs = np.asarray(runner(images), np.float32)
-        names = default_class_names(probs.shape[-1], stored_class_names(source) if source else None)
+        names = default_class_names(probs.shape[-1], stored_names)
         classes = np.argsort(-probs, axis=-1, kind="stable")[:, :top_k]
         out = {"probabilities": probs, "top_k_classes": classes,
                "top_k_scores": np.take_along_axis(probs, classes, -1)}
