@@ -1,4 +1,5 @@
-"""EfficientNet B0-B8, L2 and Lite0-Lite4 for Keras 3 / TensorFlow (Tan & Le, 2019)."""
+"""EfficientNet B0-B8, L2, Lite0-Lite4 (Tan & Le, 2019) and EfficientNetV2 B0-B3, S, M, L, XL (Tan & Le,
+2021) for Keras 3 / TensorFlow."""
 from efficientnet_tf.models.block_args import DEFAULT_BLOCKS_ARGS, BlockArgs, decode, encode
 from efficientnet_tf.models.finetune import block_names, unfreeze
 from efficientnet_tf.models.features import FeatureInfo, feature_extractor, feature_info
@@ -22,6 +23,14 @@ from efficientnet_tf.models.efficientnet import (
     EfficientNetLite2,
     EfficientNetLite3,
     EfficientNetLite4,
+    EfficientNetV2B0,
+    EfficientNetV2B1,
+    EfficientNetV2B2,
+    EfficientNetV2B3,
+    EfficientNetV2L,
+    EfficientNetV2M,
+    EfficientNetV2S,
+    EfficientNetV2XL,
     create_model,
     round_filters,
     round_repeats,

@@ -10,6 +10,10 @@ The names are spelled out here from the published scheme, not taken from efficie
 - ``head/conv2d``, ``head/tpu_batch_normalization``, ``head/dense/{kernel,bias}``;
 - every model variable has ``<var>/ExponentialMovingAverage``; trainable ones have the RMSProp slots
   ``<var>/RMSProp`` and ``<var>/RMSProp_1``; ``global_step`` sits outside the scope.
+
+google/automl's EfficientNetV2 checkpoints (``effnetv2_model.py``) use the same scheme under
+``efficientnetv2-b0/`` ...; a FusedMBConvBlock has no depthwise conv: its kxk expand conv and BN come
+first (when the expand ratio is not 1), then the project conv and BN, each kind counted as above.
 """
 import math
 from pathlib import Path
@@ -53,15 +57,16 @@ def _bn(scope):
     return [f"{layer}/{v}" for v in BN_VARIABLES]
 
 
-def official_names(scope: str, expands, se: bool = True, head: bool = True):
-    """Every model variable's official name, in the order the model creates them."""
+def _names(scope: str, blocks, head: bool):
+    """Every model variable's name, in creation order; ``blocks``: (expands, fused, se) per flat block."""
     stem = _Scope(f"{scope}/stem")
     names = _conv(stem) + _bn(stem)
-    for i, expand in enumerate(expands):
+    for i, (expands, fused, se) in enumerate(blocks):
         block = _Scope(f"{scope}/blocks_{i}")
-        if expand:
+        if expands:
             names += _conv(block) + _bn(block)
-        names += [f"{block.layer('depthwise_conv2d')}/depthwise_kernel"] + _bn(block)
+        if not fused:
+            names += [f"{block.layer('depthwise_conv2d')}/depthwise_kernel"] + _bn(block)
         if se:
             excite = _Scope(f"{block.path}/se")
             for _ in range(2):
@@ -73,6 +78,22 @@ def official_names(scope: str, expands, se: bool = True, head: bool = True):
     if head:
         names += [f"{scope}/head/dense/kernel", f"{scope}/head/dense/bias"]
     return names
+
+
+def official_names(scope: str, expands, se: bool = True, head: bool = True):
+    """Every model variable's official name (tensorflow/tpu, V1), in the order the model creates them."""
+    return _names(scope, [(expand, False, se) for expand in expands], head)
+
+
+# automl's v2_base_block (EfficientNetV2-B0): (fused, expand ratio, repeats, squeeze-excite) per stage.
+V2_BASE_STAGES = [(True, 1, 1, False), (True, 4, 2, False), (True, 4, 2, False), (False, 4, 3, True),
+                  (False, 6, 5, True), (False, 6, 8, True)]
+
+
+def automl_v2_names(scope: str, head: bool = True):
+    """Every model variable's name in an automl EfficientNetV2-B0 checkpoint, in creation order."""
+    return _names(scope, [(e != 1, fused, se) for fused, e, repeats, se in V2_BASE_STAGES for _ in range(repeats)],
+                  head)
 
 
 def relative_diff(a, b) -> float:
@@ -115,15 +136,15 @@ def write_checkpoint(folder, tensors: dict, prefix: str = "model.ckpt") -> Path:
     return folder
 
 
-def official_checkpoint(folder, model, scope, expands, se=True, seed=0, ema=True, raw=True):
-    """Writes a training checkpoint for ``model``'s shapes in the official naming.
+def official_checkpoint(folder, model, scope, expands, se=True, seed=0, ema=True, raw=True, names=None):
+    """Writes a training checkpoint for ``model``'s shapes in the official naming (or ``names``).
 
     Returns (raw arrays, EMA arrays) in the model's variable order; the EMA values differ from the
     raw ones by a random factor in [0.7, 1.3] each, so the two give measurably different outputs.
     """
     rng = np.random.default_rng(seed)
     variables = model_variables(model)
-    names = official_names(scope, expands, se=se, head=any(l.name == "predictions" for l in model.layers))
+    names = names or official_names(scope, expands, se=se, head=any(l.name == "predictions" for l in model.layers))
     assert len(names) == len(variables), (len(names), len(variables))
     raws = [_random_value(n, tuple(w.shape), rng).astype(np.float32) for n, w in zip(names, variables)]
     emas = [(a * rng.uniform(0.7, 1.3, a.shape)).astype(np.float32) for a in raws]

@@ -13,11 +13,14 @@ from export_helpers import CAM_SIZE, CLASSES, encode, object_image, random_boxes
 
 # Two stride-2 MBConv stages without SE: stride 8 and a 23-px receptive field that fits in the image.
 SHALLOW = ["r1_k3_s22_e1_i32_o16", "r1_k5_s22_e6_i16_o24"]
+# The same field in EfficientNetV2's style: a fused stage, and convs that pad "same" themselves.
+SHALLOW_V2 = ["r1_k3_s2_e1_i32_o16_c1", "r1_k5_s2_e6_i16_o24"]
 
 
-def _shallow(size):
+def _shallow(size, family="v1"):
     keras.utils.set_random_seed(0)
-    return EfficientNet(1.0, 1.0, size, blocks_args=SHALLOW, input_shape=(size, size, 3), classes=3)
+    return EfficientNet(1.0, 1.0, size, blocks_args=SHALLOW if family == "v1" else SHALLOW_V2,
+                        input_shape=(size, size, 3), classes=3, family=family)
 
 
 def test_cam_is_the_class_weights_applied_to_the_last_features():
@@ -35,11 +38,12 @@ def test_cam_is_the_class_weights_applied_to_the_last_features():
     assert drawn.shape == (2, 48, 80)
 
 
+@pytest.mark.parametrize("family", ["v1", "v2"])
 @pytest.mark.parametrize("size, offset", [(64, 7), (61, 4)])
-def test_feature_grid_is_where_the_receptive_field_is_centred(size, offset):
+def test_feature_grid_is_where_the_receptive_field_is_centred(size, offset, family):
     """The input pixels with a non-zero gradient into one feature cell are centred on
     stride * i + offset: 7 = 3.5 + 3.5 on even sizes (asymmetric padding), 4 on this odd one."""
-    model = _shallow(size)
+    model = _shallow(size, family)
     stride, found = feature_grid(model)
     assert stride.tolist() == [8, 8] and found.tolist() == [offset, offset]
     features = keras.Model(model.inputs, model.get_layer("top_activation").output)

@@ -1,4 +1,5 @@
-"""Every check keras.applications' own suite makes of EfficientNetB0-B7, replayed on our builders.
+"""Every check keras.applications' own suite makes of EfficientNetB0-B7 and EfficientNetV2B0-B3, S, M
+and L, replayed on our builders.
 
 Source: keras/src/applications/applications_test.py (Keras 3.15), MODEL_LIST's EfficientNet rows,
 each test run in both image data formats. What keras' ``test_application_base`` checks with the
@@ -6,7 +7,7 @@ downloaded ImageNet weights and elephant picture (top-3 "African_elephant") need
 that case replays the rest: default-argument construction (``weights=None``), preprocess_input and
 decode_predictions on its predictions, and the serialize/deserialize round trip. keras itself skips
 that case in channels_first on a CPU: there it is replayed without the prediction.
-Building B2-B7 seven times per format takes minutes, so those cases are marked slow.
+Building B2-B7 and V2 B2-L seven times per format takes minutes, so those cases are marked slow.
 """
 import keras
 import numpy as np
@@ -18,10 +19,13 @@ import efficientnet_tf as et
 MODEL_LIST = [
     ("EfficientNetB0", 1280), ("EfficientNetB1", 1280), ("EfficientNetB2", 1408), ("EfficientNetB3", 1536),
     ("EfficientNetB4", 1792), ("EfficientNetB5", 2048), ("EfficientNetB6", 2304), ("EfficientNetB7", 2560),
+    ("EfficientNetV2B0", 1280), ("EfficientNetV2B1", 1280), ("EfficientNetV2B2", 1408), ("EfficientNetV2B3", 1536),
+    ("EfficientNetV2S", 1280), ("EfficientNetV2M", 1280), ("EfficientNetV2L", 1280),
 ]
 FORMATS = ("channels_first", "channels_last")
+FAST = ("EfficientNetB0", "EfficientNetB1", "EfficientNetV2B0", "EfficientNetV2B1")
 CASES = [
-    pytest.param(name, last_dim, fmt, id=f"{name}_{fmt}", marks=[pytest.mark.slow] if name > "EfficientNetB1" else [])
+    pytest.param(name, last_dim, fmt, id=f"{name}_{fmt}", marks=[] if name in FAST else [pytest.mark.slow])
     for fmt in FORMATS for name, last_dim in MODEL_LIST
 ]
 

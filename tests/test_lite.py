@@ -67,7 +67,7 @@ def test_normalization_defaults_and_bad_mode(tmp_path):
 
 
 def test_lite_registry_and_summary_rows(capsys):
-    assert et.list_variants()[-5:] == LITE and "lite0" not in et.list_variants(lite=False)
+    assert et.list_variants(v2=False)[-5:] == LITE and "lite0" not in et.list_variants(lite=False)
     assert et.get_variant("efficientnet-lite3") == et.get_variant("EfficientNetLite3") == et.get_variant("lite3")
     assert et.get_variant("lite3").resolution == 280 and et.EfficientNetLite3.__name__ == "EfficientNetLite3"
     assert et.create_model("lite2", include_top=False).name == "efficientnetlite2"

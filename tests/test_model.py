@@ -213,7 +213,7 @@ def test_stochastic_depth_drops_whole_examples():
 
 
 def test_registry():
-    assert et.list_variants(lite=False) == ("b0", "b1", "b2", "b3", "b4", "b5", "b6", "b7", "b8", "l2")
+    assert et.list_variants(lite=False, v2=False) == ("b0", "b1", "b2", "b3", "b4", "b5", "b6", "b7", "b8", "l2")
     assert et.get_variant("EfficientNetB3") == et.get_variant("efficientnet-b3") == et.get_variant("b3")
     assert et.get_variant("b7").resolution == 600 and et.get_variant("l2").width == 4.3
     with pytest.raises(ValueError, match="unknown EfficientNet variant"):

@@ -1,4 +1,4 @@
-"""The three parts every EfficientNet is built from: stem, stages of MBConv blocks, and head.
+"""The three parts every EfficientNet is built from: stem, stages of (fused) MBConv blocks, and head.
 
 Each part names its layers as keras.applications does (``stem_activation``, ``block{stage}{letter}_*``,
 ``top_activation``), and those names are the structure's record: ``features.feature_info`` reads the
@@ -12,17 +12,20 @@ from typing import Callable, Sequence, Union
 from keras import layers
 
 from efficientnet_tf.models.block_args import BlockArgs
-from efficientnet_tf.models.blocks import BN_EPSILON, batch_norm, conv, mbconv_block, stride2_padding
+from efficientnet_tf.models.blocks import (
+    BN_EPSILON, FAMILIES, Family, batch_norm, conv, fused_mbconv_block, mbconv_block, pad_for,
+)
 
 DEPTH_ROUNDING = ("ceil", "nearest")
 Activation = Union[str, Callable]
 
 
-def round_filters(filters: float, width_coefficient: float, depth_divisor: int = 8) -> int:
-    """Scales by width, rounds to the nearest multiple of the divisor, never losing more than 10%."""
+def round_filters(filters: float, width_coefficient: float, depth_divisor: int = 8,
+                  round_up_lost_10pct: bool = True) -> int:
+    """Scales by width and rounds to the nearest multiple of the divisor; V1 never loses more than 10%."""
     filters *= width_coefficient
     new = max(depth_divisor, int(filters + depth_divisor / 2) // depth_divisor * depth_divisor)
-    if new < 0.9 * filters:
+    if round_up_lost_10pct and new < 0.9 * filters:
         new += depth_divisor
     return int(new)
 
@@ -36,10 +39,10 @@ def round_repeats(repeats: int, depth_coefficient: float, rounding: str = "ceil"
 
 
 def stem(x, filters: int, activation: Activation, data_format: str, padding: str = "same",
-         bn_epsilon: float = BN_EPSILON):
+         bn_epsilon: float = BN_EPSILON, family: Family = FAMILIES["v1"]):
     """3x3 stride-2 conv, padded as TF's "same" so that the reference's weights port (or as ``padding`` says)."""
-    x = stride2_padding(x, 3, "stem_conv_pad", data_format, padding)
-    x = conv(filters, 3, "stem_conv", data_format, strides=2, padding="valid")(x)
+    x, pad = pad_for(x, 3, 2, "stem_conv_pad", data_format, padding, family)
+    x = conv(filters, 3, "stem_conv", data_format, strides=2, padding=pad)(x)
     x = batch_norm("stem_bn", data_format, bn_epsilon)(x)
     return layers.Activation(activation, name="stem_activation")(x)
 
@@ -65,19 +68,21 @@ def stages(
     data_format: str,
     padding: str = "same",
     bn_epsilon: float = BN_EPSILON,
+    family: Family = FAMILIES["v1"],
 ):
     """Every stage's blocks; the stochastic-depth rate grows linearly over the block index."""
     total, index = float(sum(repeats)), 0
     for stage, (b, repeat) in enumerate(zip(blocks, repeats)):
         filters_in, filters_out = filters(b.input_filters), filters(b.output_filters)
+        block = fused_mbconv_block if b.fused else mbconv_block
         for j in range(repeat):
-            x = mbconv_block(
+            x = block(
                 x,
                 name=f"block{stage + 1}{chr(ord('a') + j)}_",
                 filters_in=filters_in if j == 0 else filters_out,
                 filters_out=filters_out,
                 kernel_size=b.kernel_size,
-                strides=b.strides[0] if j == 0 else 1,
+                strides=b.stride if j == 0 else 1,
                 expand_ratio=b.expand_ratio,
                 se_ratio=b.se_ratio if use_se else None,
                 id_skip=b.id_skip,
@@ -86,6 +91,7 @@ def stages(
                 data_format=data_format,
                 padding=padding,
                 bn_epsilon=bn_epsilon,
+                family=family,
             )
             index += 1
     return x

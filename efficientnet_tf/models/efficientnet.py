@@ -1,13 +1,15 @@
 """Functional EfficientNet builders with keras.applications' signature, layer names and counts."""
 from __future__ import annotations
 
+import contextlib
+import sys
 from typing import Callable, Dict, Optional, Sequence, Union
 
 import keras
 from keras import layers
 
-from efficientnet_tf.models.block_args import DEFAULT_BLOCKS_ARGS, BlockArgs, as_block_args
-from efficientnet_tf.models.blocks import BN_EPSILON, DENSE_KERNEL_INITIALIZER
+from efficientnet_tf.models.block_args import DEFAULT_BLOCKS_ARGS, BlockArgs, as_block_args, decode
+from efficientnet_tf.models.blocks import BN_EPSILON, DENSE_KERNEL_INITIALIZER, FAMILIES
 from efficientnet_tf.models.builder import DEPTH_ROUNDING, head, round_filters, round_repeats, stage_repeats, stages, stem
 from efficientnet_tf.models.layers import NORMALIZATIONS, ImageNormalization
 from efficientnet_tf.models.variants import VARIANTS, get_variant
@@ -53,7 +55,7 @@ def _inputs(input_shape, input_tensor):
 
 
 def _check_args(blocks, pooling, include_top, classes, dropout_rate, drop_connect_rate, weights, normalization,
-                bn_epsilon):
+                bn_epsilon, family):
     if pooling not in (None, "avg", "max"):
         raise ValueError(f"pooling must be None, 'avg' or 'max', got {pooling!r}")
     if include_top and int(classes) < 1:
@@ -61,8 +63,10 @@ def _check_args(blocks, pooling, include_top, classes, dropout_rate, drop_connec
     if not 0.0 <= dropout_rate < 1.0 or not 0.0 <= drop_connect_rate < 1.0:
         raise ValueError(f"dropout_rate and drop_connect_rate must be in [0, 1), got {dropout_rate}, {drop_connect_rate}")
     for b in blocks:
-        if b.strides[0] != b.strides[1]:
+        if not isinstance(b.strides, int) and b.strides[0] != b.strides[1]:
             raise ValueError(f"only square strides are supported, got {b.strides} in {b}")
+    if family not in FAMILIES:
+        raise ValueError(f"family must be one of {tuple(FAMILIES)}, got {family!r}")
     if weights == "imagenet" and include_top and classes != 1000:
         raise ValueError(f"weights='imagenet' with include_top=True needs classes=1000, got {classes}")
     if normalization not in NORMALIZATIONS:
@@ -108,6 +112,18 @@ def _top(x, include_top, pooling, classes, dropout_rate, classifier_activation, 
     return x
 
 
+@contextlib.contextmanager
+def _recursion_limit(limit: int):
+    """Keras walks a functional graph recursively, a few frames per layer: V2-XL's 100 blocks (about
+    1,200 layers) exceed Python's default limit of 1,000."""
+    before = sys.getrecursionlimit()
+    sys.setrecursionlimit(max(before, limit))
+    try:
+        yield
+    finally:
+        sys.setrecursionlimit(before)
+
+
 def EfficientNet(
     width_coefficient: float,
     depth_coefficient: float,
@@ -136,6 +152,7 @@ def EfficientNet(
     ema: bool = True,
     padding: str = "same",
     bn_epsilon: float = BN_EPSILON,
+    family: str = "v1",
 ) -> keras.Model:
     """Builds an EfficientNet from block arguments and compound-scaling coefficients.
 
@@ -155,32 +172,37 @@ def EfficientNet(
     ``scaling``). ``use_se=False`` drops squeeze-excite and ``fix_stem_head=True`` keeps the stem,
     the head and the first and last stages' repeats unscaled: EfficientNet-Lite. ``padding="symmetric"``
     (k // 2 on every side of stride-2 convs) and ``bn_epsilon=1e-5`` are PyTorch's conventions, which
-    timm's own (not ``tf_``) weights were trained with; the defaults are TF's.
+    timm's own (not ``tf_``) weights were trained with; the defaults are TF's. ``family="v2"`` builds
+    as EfficientNetV2 does (``blocks.Family``); fused stages come from ``c1`` in the block strings.
     """
     blocks = as_block_args(blocks_args)
     _check_args(blocks, pooling, include_top, classes, dropout_rate, drop_connect_rate, weights, normalization,
-                bn_epsilon)
+                bn_epsilon, family)
     weights_name = _check_named_weights(weights, weights_name or name,
                                         {"normalization": normalization, "padding": padding, "bn_epsilon": bn_epsilon})
     data_format = keras.config.image_data_format()
     input_shape = _input_shape(input_shape, input_tensor, default_size, include_top, data_format)
     img_input, source_inputs = _inputs(input_shape, input_tensor)
 
+    built_as = FAMILIES[family]
+
     def filters(f, fixed=False):
-        return f if fixed else round_filters(f, width_coefficient, depth_divisor)
+        return f if fixed else round_filters(f, width_coefficient, depth_divisor, built_as.round_up_lost_10pct)
 
     x = img_input
     if include_preprocessing:
-        x = ImageNormalization(normalization, data_format=data_format, name="normalization")(x)
-    x = stem(x, filters(stem_filters, fix_stem_head), activation, data_format, padding, bn_epsilon)
+        x = ImageNormalization(normalization, data_format=data_format, as_weights=built_as.stats_as_weights,
+                               name="normalization")(x)
+    x = stem(x, filters(stem_filters, fix_stem_head), activation, data_format, padding, bn_epsilon, built_as)
     repeats = stage_repeats(blocks, depth_coefficient, depth_rounding, fix_stem_head)
     x = stages(
         x, blocks, repeats, filters, drop_connect_rate=drop_connect_rate, activation=activation,
-        use_se=use_se, data_format=data_format, padding=padding, bn_epsilon=bn_epsilon,
+        use_se=use_se, data_format=data_format, padding=padding, bn_epsilon=bn_epsilon, family=built_as,
     )
     x = head(x, filters(head_filters, fix_stem_head), activation, data_format, bn_epsilon)
     x = _top(x, include_top, pooling, classes, dropout_rate, classifier_activation, data_format)
-    model = keras.Model(source_inputs if source_inputs is not None else img_input, x, name=name)
+    with _recursion_limit(20 * sum(repeats)):
+        model = keras.Model(source_inputs if source_inputs is not None else img_input, x, name=name)
     if weights is not None:
         load_weights(model, weights, weights_name=weights_name, ema=ema)
     return model
@@ -188,6 +210,19 @@ def EfficientNet(
 
 # EfficientNet-Lite (tensorflow/tpu lite/efficientnet_lite_builder.py): friendlier to int8 on phones.
 LITE_ARCHITECTURE = {"activation": "relu6", "use_se": False, "fix_stem_head": True, "normalization": "lite"}
+
+
+def _family_architecture(v) -> Dict[str, object]:
+    """The builder arguments a variant's family fixes (block strings and widths for V2)."""
+    if v.family == "v2":
+        return {"family": "v2", "blocks_args": v.blocks, "normalization": v.normalization,
+                "stem_filters": decode(v.blocks[0]).input_filters}
+    return LITE_ARCHITECTURE if v.lite else {}
+
+
+def _title(v) -> str:
+    """``B0``, ``Lite0``, ``V2S``: the builder's name after ``EfficientNet``."""
+    return v.name.capitalize() if v.lite else v.name.replace("-", "").upper()
 
 
 def _variant_builder(key: str):
@@ -207,9 +242,8 @@ def _variant_builder(key: str):
     ):
         kwargs.setdefault("dropout_rate", v.dropout)
         kwargs = builder_options(weights, v.name, kwargs)
-        if v.lite:
-            for arg, value in LITE_ARCHITECTURE.items():
-                kwargs.setdefault(arg, value)
+        for arg, value in _family_architecture(v).items():
+            kwargs.setdefault(arg, value)
         return EfficientNet(
             v.width, v.depth, kwargs.pop("default_size", v.resolution),
             name=name, include_top=include_top, weights=weights, input_tensor=input_tensor,
@@ -218,7 +252,7 @@ def _variant_builder(key: str):
             weights_name=v.keras_name, **kwargs,
         )
 
-    title = key.capitalize() if v.lite else key.upper()
+    title = _title(v)
     builder.__name__ = builder.__qualname__ = f"EfficientNet{title}"
     builder.__doc__ = (
         f"EfficientNet-{title}: width {v.width}, depth {v.depth}, {v.resolution} px, dropout {v.dropout}. "
@@ -243,6 +277,14 @@ EfficientNetLite1 = MODELS["lite1"]
 EfficientNetLite2 = MODELS["lite2"]
 EfficientNetLite3 = MODELS["lite3"]
 EfficientNetLite4 = MODELS["lite4"]
+EfficientNetV2B0 = MODELS["v2-b0"]
+EfficientNetV2B1 = MODELS["v2-b1"]
+EfficientNetV2B2 = MODELS["v2-b2"]
+EfficientNetV2B3 = MODELS["v2-b3"]
+EfficientNetV2S = MODELS["v2-s"]
+EfficientNetV2M = MODELS["v2-m"]
+EfficientNetV2L = MODELS["v2-l"]
+EfficientNetV2XL = MODELS["v2-xl"]
 
 
 def create_model(name: str, **kwargs) -> keras.Model:

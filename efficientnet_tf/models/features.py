@@ -13,7 +13,7 @@ from typing import Tuple
 
 import keras
 
-_BLOCK_END = re.compile(r"^block(\d+)[a-z]+_(add|project_bn)$")
+_BLOCK_END = re.compile(r"^block(\d+)[a-z]+_(add|project_bn|project_activation)$")
 STEM, HEAD = "stem_activation", "top_activation"
 LEVELS = ("reduction_1", "reduction_2", "reduction_3", "reduction_4", "reduction_5")
 LEVEL_STRIDES = (2, 4, 8, 16, 32)
@@ -43,15 +43,24 @@ def _shift(layer, stride: int) -> Tuple[float, float]:
     """How far ``layer`` moves the receptive-field centres, in input pixels. The offset is not the
     nominal ``(stride - 1) / 2``: keras' ``correct_pad`` pads a stride-2 layer one pixel less before
     than after on even sizes (as TF's "same" does), which moves the fields half its input stride down
-    and right; at stride 32 that adds up to 15.5 px, half a cell."""
+    and right; at stride 32 that adds up to 15.5 px, half a cell. A strided "same" conv (V2) pads
+    itself by the same rule."""
     if isinstance(layer, keras.layers.ZeroPadding2D):
         return tuple(-stride * before for before, _ in layer.padding)
     if isinstance(layer, (keras.layers.Conv2D, keras.layers.DepthwiseConv2D)):
         if layer.padding == "valid":
             return tuple(stride * (k - 1) / 2 for k in layer.kernel_size)
         if max(layer.strides) > 1:  # "same" at stride 1 with an odd kernel is centred
-            raise ValueError(f"{layer.name}: strided 'same' convolutions are not supported; pad explicitly")
+            return tuple(stride * ((k - 1) / 2 - before) for k, before in zip(layer.kernel_size, _same_before(layer)))
     return (0.0, 0.0)
+
+
+def _same_before(layer) -> Tuple[int, int]:
+    """TF's "same" padding before the input, per axis: half (rounded down) of ``k - (n mod s or s)``;
+    an unknown size counts as a multiple of the stride, as keras' ``correct_pad`` assumes."""
+    shape = layer.input.shape
+    sizes = shape[2:4] if layer.data_format == "channels_first" else shape[1:3]
+    return tuple(max(k - ((n or 0) % s or s), 0) // 2 for k, s, n in zip(layer.kernel_size, layer.strides, sizes))
 
 
 def feature_info(model: keras.Model) -> Tuple[FeatureInfo, ...]:

@@ -14,9 +14,10 @@ IMAGENET_STD_RGB = (0.229, 0.224, 0.225)
 IMAGENET_MEAN_GRAY = 0.449
 IMAGENET_STD_GRAY = 0.226
 # Per input scaling of the published weights, as (mean, std) of x / 255 (the std may be per channel):
-# "advprop" is (x - 127.5) / 127.5 and "lite" is (x - 127) / 128, the reference's MEAN_RGB/STDDEV_RGB.
-NORMALIZATIONS = ("imagenet", "advprop", "lite")
-_SCALAR_STATS = {"advprop": (0.5, 0.5), "lite": (127.0 / 255.0, 128.0 / 255.0)}
+# "advprop" is (x - 127.5) / 127.5 and "lite" is (x - 127) / 128, the reference's MEAN_RGB/STDDEV_RGB;
+# "v2" is x / 128 - 1, EfficientNetV2-S/M/L/XL's (keras.applications' Rescaling(1/128, offset=-1)).
+NORMALIZATIONS = ("imagenet", "advprop", "lite", "v2")
+_SCALAR_STATS = {"advprop": (0.5, 0.5), "lite": (127.0 / 255.0, 128.0 / 255.0), "v2": (128.0 / 255.0, 128.0 / 255.0)}
 
 
 def normalization_stats(mode: str, channels: int) -> Tuple[Tuple[float, ...], Tuple[float, ...]]:
@@ -45,7 +46,8 @@ class ImageNormalization(keras.layers.Layer):
     with an extra Rescaling (tensorflow/tensorflow#49930); here ``variance`` holds std**2. The layer
     always computes in float32, so it is exact under mixed precision, and its constants are weights,
     so a reloaded model keeps them (keras-team/keras#20147). It carries as many non-trainable numbers
-    as keras.applications' Normalization (mean C, variance C, count 1), so parameter counts agree.
+    as keras.applications' V1 Normalization (mean C, variance C, count 1), so parameter counts agree;
+    with ``as_weights=False`` it carries none, as keras' V2 (constants) does.
     """
 
     def __init__(
@@ -54,6 +56,7 @@ class ImageNormalization(keras.layers.Layer):
         mean: Optional[Sequence[float]] = None,
         std: Optional[Sequence[float]] = None,
         data_format: Optional[str] = None,
+        as_weights: bool = True,
         **kwargs,
     ):
         kwargs["dtype"] = "float32"
@@ -68,6 +71,7 @@ class ImageNormalization(keras.layers.Layer):
         self.mean_init = None if mean is None else tuple(float(m) for m in mean)
         self.std_init = None if std is None else tuple(float(s) for s in std)
         self.data_format = data_format or keras.config.image_data_format()
+        self.as_weights = bool(as_weights)
 
     def build(self, input_shape):
         channels = input_shape[channel_axis(self.data_format)]
@@ -78,18 +82,21 @@ class ImageNormalization(keras.layers.Layer):
         if len(self.mean_init) != channels:
             raise ValueError(f"ImageNormalization has {len(self.mean_init)} channel statistics, input shape {input_shape}")
         shape = (channels, 1, 1) if self.data_format == "channels_first" else (channels,)
+        self._broadcast = shape
+        if not self.as_weights:
+            self.mean, self.variance = self.mean_init, tuple(s * s for s in self.std_init)
+            return
         init = keras.initializers.Constant
         self.mean = self.add_weight(name="mean", shape=(channels,), initializer=init(self.mean_init), trainable=False)
         self.variance = self.add_weight(
             name="variance", shape=(channels,), initializer=init([s * s for s in self.std_init]), trainable=False
         )
         self.count = self.add_weight(name="count", shape=(), dtype="int64", initializer="zeros", trainable=False)
-        self._broadcast = shape
 
     def call(self, inputs):
         x = ops.cast(inputs, "float32") / 255.0
-        mean = ops.reshape(self.mean, self._broadcast)
-        return (x - mean) / ops.sqrt(ops.reshape(self.variance, self._broadcast))
+        mean = ops.reshape(ops.cast(self.mean, "float32"), self._broadcast)
+        return (x - mean) / ops.sqrt(ops.reshape(ops.cast(self.variance, "float32"), self._broadcast))
 
     def compute_output_shape(self, input_shape):
         return input_shape
@@ -97,7 +104,7 @@ class ImageNormalization(keras.layers.Layer):
     def get_config(self):
         return {
             **super().get_config(), "mode": self.mode, "mean": self.mean_init, "std": self.std_init,
-            "data_format": self.data_format,
+            "data_format": self.data_format, "as_weights": self.as_weights,
         }
 
 

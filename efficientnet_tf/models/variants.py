@@ -2,12 +2,16 @@
 
 Coefficients are copied from tensorflow/tpu ``efficientnet_builder.efficientnet_params`` and
 ``lite/efficientnet_lite_builder.efficientnet_lite_params``: they are the hand-rounded values the
-published checkpoints were trained with, not exact alpha**phi etc.
+published checkpoints were trained with, not exact alpha**phi etc. EfficientNetV2's table is
+``v2_family``'s, registered here as ``v2-b0`` ... ``v2-xl``.
 """
 from __future__ import annotations
 
 import dataclasses
-from typing import Dict, Tuple
+from typing import Dict, Optional, Tuple
+
+from efficientnet_tf.models.block_args import DEFAULT_BLOCKS_ARGS
+from efficientnet_tf.models.v2_family import V2_TABLE
 
 
 @dataclasses.dataclass(frozen=True)
@@ -18,10 +22,14 @@ class Variant:
     resolution: int
     dropout: float
     lite: bool = False  # EfficientNet-Lite: no SE, ReLU6, fixed stem/head, "lite" input scaling
+    family: str = "v1"  # "v2": EfficientNetV2 (``blocks.FAMILIES``)
+    blocks: Tuple[str, ...] = DEFAULT_BLOCKS_ARGS
+    normalization: str = "imagenet"
+    train_size: Optional[int] = None  # V2: the reference's last training size (eval at ``resolution``)
 
     @property
     def keras_name(self) -> str:
-        """keras.applications' name, also the stem of its weight files (``efficientnetb0``)."""
+        """keras.applications' name, also the stem of its weight files (``efficientnetb0``, ``efficientnetv2-s``)."""
         return "efficientnet" + self.name
 
 
@@ -49,6 +57,9 @@ _LITE_TABLE: Dict[str, Tuple[float, float, int, float]] = {
 VARIANTS: Dict[str, Variant] = {
     **{k: Variant(k, *v) for k, v in _TABLE.items()},
     **{k: Variant(k, *v, lite=True) for k, v in _LITE_TABLE.items()},
+    **{k: Variant(k, width, depth, eval_size, dropout, family="v2", blocks=blocks, normalization=norm,
+                  train_size=train_size)
+       for k, (blocks, width, depth, train_size, eval_size, dropout, norm) in V2_TABLE.items()},
 }
 
 # The paper's Table 2: (parameters, multiply-adds) as printed.
@@ -64,9 +75,10 @@ PAPER_TABLE2: Dict[str, Tuple[float, float]] = {
 }
 
 
-def list_variants(lite: bool = True) -> Tuple[str, ...]:
-    """Every registered name, B0-B8, L2 then Lite0-Lite4 (``lite=False``: the B/L2 family only)."""
-    return tuple(k for k, v in VARIANTS.items() if lite or not v.lite)
+def list_variants(lite: bool = True, v2: bool = True) -> Tuple[str, ...]:
+    """Every registered name: B0-B8, L2, Lite0-Lite4, then V2 B0-B3, S, M, L, XL (``lite``/``v2``
+    False leave those out)."""
+    return tuple(k for k, v in VARIANTS.items() if (lite or not v.lite) and (v2 or v.family != "v2"))
 
 
 def _normalize(name: str) -> str:
@@ -74,9 +86,13 @@ def _normalize(name: str) -> str:
     return key[len("efficientnet"):] if key.startswith("efficientnet") else key
 
 
+_BY_KEY = {_normalize(k): v for k, v in VARIANTS.items()}
+
+
 def get_variant(name: str) -> Variant:
-    """Accepts ``b0``, ``efficientnet-b0``, ``EfficientNetB0``, ``efficientnet-lite0`` and the like."""
+    """Accepts ``b0``, ``efficientnet-b0``, ``EfficientNetB0``, ``efficientnet-lite0``, ``v2-s``,
+    ``efficientnetv2-s``, ``EfficientNetV2S`` and the like."""
     key = _normalize(str(name))
-    if key not in VARIANTS:
+    if key not in _BY_KEY:
         raise ValueError(f"unknown EfficientNet variant {name!r}; known: {', '.join(VARIANTS)}")
-    return VARIANTS[key]
+    return _BY_KEY[key]

@@ -1,11 +1,13 @@
 """The official tensorflow/tpu checkpoints (B0-B8, L2, Lite0-4; AutoAugment, RandAugment, AdvProp,
-Noisy Student) as weights, read by variable name with ``tf.train.load_checkpoint``: no TF1 graph.
+Noisy Student) and google/automl's EfficientNetV2 ones as weights, read by variable name with
+``tf.train.load_checkpoint``: no TF1 graph.
 
-Their names, under the model's scope (``efficientnet-b0/``, ``efficientnet-lite0/``): ``stem/conv2d``,
+Their names, under the model's scope (``efficientnet-b0/``, ``efficientnetv2-s/``): ``stem/conv2d``,
 ``stem/tpu_batch_normalization``; blocks numbered flat, ``blocks_0`` ... ``blocks_{N-1}``, over the
 scaled repeats; ``head/conv2d``, ``head/tpu_batch_normalization``, ``head/dense``. Inside a block the
 suffixes count calls in its scope (``conv2d``, ``conv2d_1``, ``tpu_batch_normalization_2``), so they
-depend on whether the block has an expand conv, never on its index. Every model variable has an EMA
+depend on whether the block has an expand conv and a depthwise conv (V2's fused blocks have none),
+never on its index. Every model variable has an EMA
 shadow ``<var>/ExponentialMovingAverage``; training checkpoints add optimizer slots (``<var>/RMSProp``)
 and ``global_step`` outside the scope. The published accuracies are the EMA weights', so those are
 taken by default (qubvel#19 lost 3 points on B4 with the raw ones).
@@ -33,17 +35,24 @@ _FIXED = {
     "top_bn": "head/tpu_batch_normalization",
     "predictions": "head/dense",
 }
-# Block layer role -> the official layer inside blocks_i: (in a block with an expand conv, in one without).
-_BLOCK = {
-    "expand_conv": ("conv2d", None),
-    "expand_bn": ("tpu_batch_normalization", None),
-    "dwconv": ("depthwise_conv2d", "depthwise_conv2d"),
-    "bn": ("tpu_batch_normalization_1", "tpu_batch_normalization"),
-    "se_reduce": ("se/conv2d", "se/conv2d"),
-    "se_expand": ("se/conv2d_1", "se/conv2d_1"),
-    "project_conv": ("conv2d_1", "conv2d"),
-    "project_bn": ("tpu_batch_normalization_2", "tpu_batch_normalization_1"),
-}
+# Block layer roles named once each inside blocks_i; the convs and BNs are numbered in the order present.
+_BLOCK = {"dwconv": "depthwise_conv2d", "dwconv2": "depthwise_conv2d", "se_reduce": "se/conv2d",
+          "se_expand": "se/conv2d_1"}
+_CONVS, _NORMS = ("conv2d", ("expand_conv", "project_conv")), ("tpu_batch_normalization", ("expand_bn", "bn", "project_bn"))
+
+
+def _block_layer(place) -> Optional[str]:
+    """The official layer inside ``blocks_i`` for a block part, counting only the parts the block has."""
+    if place.role in _BLOCK:
+        return _BLOCK[place.role]
+    absent = {"expand_conv", "expand_bn"} if not place.expands else set()
+    absent |= {"bn"} if place.fused else set()
+    for kind, roles in (_CONVS, _NORMS):
+        present = [r for r in roles if r not in absent]
+        if place.role in present:
+            i = present.index(place.role)
+            return kind + (f"_{i}" if i else "")
+    return None
 
 
 @dataclasses.dataclass
@@ -90,7 +99,7 @@ def official_layer_names(model: keras.Model) -> Dict[str, str]:
         if place.block is None:
             path = _FIXED.get(place.role)
         else:
-            path = _BLOCK.get(place.role, (None, None))[0 if place.expands else 1]
+            path = _block_layer(place)
             path = path and f"blocks_{place.flat}/{path}"
         if path is None:
             unknown.append(f"layer {layer.name!r} has no counterpart in the official checkpoints")

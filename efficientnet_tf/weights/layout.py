@@ -3,7 +3,7 @@
 keras.applications names block layers ``block{stage}{letter}_{role}`` (``block2b_expand_conv``); the
 official checkpoints number blocks flat over the model (``blocks_4``), timm by stage and index
 (``blocks.1.1``), EfficientNet-PyTorch flat again (``_blocks.4``); inside a block, the names of
-timm and the checkpoints also depend on whether it has an expand conv. :func:`weighted_layers`
+timm and the checkpoints also depend on whether it has an expand conv, and on whether it is fused. :func:`weighted_layers`
 walks a model once and gives each loader all of that, so the loaders keep only their name tables.
 """
 from __future__ import annotations
@@ -29,6 +29,7 @@ class Place:
     index: int = 0  # 0-based block within its stage
     flat: int = 0  # 0-based block over the model
     expands: bool = False  # the block has an expand conv
+    fused: bool = False  # a fused MBConv (EfficientNetV2): no depthwise conv
 
 
 def weighted_layers(model: keras.Model) -> Iterator[Tuple[keras.layers.Layer, Place]]:
@@ -47,4 +48,5 @@ def weighted_layers(model: keras.Model) -> Iterator[Tuple[keras.layers.Layer, Pl
         if block not in blocks:
             blocks.append(block)
         yield layer, Place(role, block, int(stage) - 1, ord(letter) - ord("a"), blocks.index(block),
-                           f"{block}_expand_conv" in names)
+                           f"{block}_expand_conv" in names,
+                           not names & {f"{block}_dwconv", f"{block}_dwconv2"})
