@@ -3,7 +3,8 @@ import pytest
 
 from efficientnet_tf.cli import build_parser, main
 
-SUBCOMMANDS = ["train", "export", "predict", "cam", "convert", "summary", "scale-search", "data-service", "weights"]
+SUBCOMMANDS = ["train", "export", "predict", "cam", "convert", "summary", "scale-search", "paper", "data-service",
+               "weights"]
 
 
 def _bad_input(tmp_path):
@@ -24,6 +25,7 @@ def _bad_input(tmp_path):
         ("convert", ["convert", missing, "--model", "b0", "--out", str(tmp_path / "w.h5")], missing),
         ("summary", ["summary", "b99"], "unknown EfficientNet variant 'b99'"),
         ("scale-search", ["scale-search", "--budget", "two"], "argument --budget: invalid int value: 'two'"),
+        ("paper", ["paper", "5"], "argument table: invalid choice: '5'"),
         ("data-service", ["data-service", "worker", "--dispatcher", "grpc://x:1", "--port", "0"],
          "--dispatcher must be HOST:PORT, got 'grpc://x:1'"),
         ("weights", ["weights", "fetch", "nope", "--model", "b0"], "unknown weights tag 'nope'; the tags are: imagenet, "),

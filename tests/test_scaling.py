@@ -1,4 +1,5 @@
 import math
+import re
 
 import keras
 import pytest
@@ -142,3 +143,64 @@ def test_scale_search_cli_trains_candidates_and_writes_table_and_plot(tmp_path, 
         assert (metrics["epochs"], metrics["steps"], metrics["examples"], metrics["image_size"]) == (2, 4, 64, int(name[-2:]))
     assert Image.open(tmp_path / "ss" / "scale_search.png").size == (600, 450)
     assert "wrote" in capsys.readouterr().out
+
+
+def test_nas_objective_is_the_papers_formula():
+    """ACC * (FLOPS / 400M) ** -0.07, by hand: 2 ** -0.07 = 0.952638, 4 ** 0.07 = 1.101905."""
+    assert scaling.nas_objective(0.77, 400e6) == 0.77
+    assert scaling.nas_objective(0.8, 800e6) == pytest.approx(0.8 * 0.952638, rel=1e-6)
+    assert scaling.nas_objective(0.5, 100e6) == pytest.approx(0.5 * 1.101905, rel=1e-6)
+    assert scaling.nas_objective(0.9, 2e9, target=1e9, w=-0.5) == pytest.approx(0.9 / math.sqrt(2))
+    with pytest.raises(ValueError, match="flops and target must be > 0"):
+        scaling.nas_objective(0.5, 0)
+
+
+# Two candidates, alpha * beta^2 * gamma^2 = 1.334 each: at a 64-px base (even pixels) 70 px and width
+# 1.05 count 58,429,456 MACs; 68 px and width 1.1 count 61,109,984, 4.6% more, which the NAS objective
+# weighs as 1.046 ** 0.07 = 1.0032. An accuracy 1.002x higher is not worth it.
+TWO = {"grid": [[1.0], [1.05, 1.1], [1.05, 1.1]], "target": 1.334, "tolerance": 0.001}
+
+
+def test_grid_search_ranks_by_the_nas_objective_and_records_both():
+    def evaluate(depth, width, resolution):  # 0.5 at 70 px, 0.501 at 68 px
+        return 0.5 + (70 - resolution) / 2000
+
+    kwargs = dict(TWO, base_resolution=64, num_classes=10, log=lambda s: None, resolution_multiple=2)
+    by_nas = scaling.grid_search(evaluate, rank="nas", **kwargs)
+    assert [(r["resolution"], r["macs"], r["accuracy"]) for r in by_nas] == [(70, 58_429_456, 0.5), (68, 61_109_984, 0.501)]
+    assert [r["rank"] for r in by_nas] == [1, 2]
+    for r in by_nas:
+        assert r["nas_objective"] == pytest.approx(r["accuracy"] * (r["macs"] / 400e6) ** -0.07)
+    assert by_nas[0]["nas_objective"] == pytest.approx(0.5 * 1.144143, rel=1e-6)  # (58.43M / 400M) ** -0.07
+    with pytest.raises(ValueError, match="rank must be one of \\('accuracy', 'nas'\\)"):
+        scaling.grid_search(evaluate, rank="top5", **kwargs)
+
+
+def test_scale_search_cli_ranks_by_nas_and_writes_both_columns(tmp_path, capsys, monkeypatch):
+    """The command's whole path with each candidate's training replaced by a stub (the real runs are
+    the slow test above): ``--rank nas`` reorders the table and the CSV keeps both columns."""
+    import csv
+
+    import efficientnet_tf.training as training
+    from efficientnet_tf.cli import main
+
+    class Trained:  # 0.5 at 36 px, 0.501 at 34 px
+        def __init__(self, cfg):
+            self.size = cfg.model.image_size
+
+        def train(self):
+            return {"top1": 0.5 + (36 - self.size) / 2000}
+
+    monkeypatch.setattr(training, "Trainer", Trained)
+    monkeypatch.setenv("EFFICIENTNET_TF_CACHE", str(tmp_path / "cache"))
+    out = tmp_path / "ss"
+    assert main(["scale-search", "--budget", "2", "--target", "1.334", "--tolerance", "0.001", "--rank", "nas",
+                 "--out", str(out)]) == 0
+    rows = list(csv.DictReader(open(out / "scale_search.csv")))
+    assert list(rows[0])[-2:] == ["accuracy", "nas_objective"]
+    assert [(r["rank"], r["resolution"], r["macs"], r["accuracy"]) for r in rows] == [
+        ("1", "36", "22526576", "0.5"), ("2", "34", "23784144", "0.501")]  # by accuracy, 34 px would lead
+    for r in rows:
+        assert float(r["nas_objective"]) == pytest.approx(float(r["accuracy"]) * (int(r["macs"]) / 400e6) ** -0.07)
+    printed = capsys.readouterr().out
+    assert "NAS obj." in printed and re.search(r"^   1 +1\.0 +1\.05 +1\.1 .* 0\.5000 +0\.6115$", printed, re.MULTILINE)

@@ -14,10 +14,10 @@ import sys
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # before TensorFlow loads: keep the progress readable
 
-from efficientnet_tf.cli import data_service, models, serving, train, weights  # noqa: E402
+from efficientnet_tf.cli import data_service, models, paper, serving, train, weights  # noqa: E402
 from efficientnet_tf.cli.errors import PROG, Parser, UsageError, user_error  # noqa: E402
 
-COMMANDS = (train, serving, models, weights, data_service)  # each adds its subcommands, in help order
+COMMANDS = (train, serving, models, paper, weights, data_service)  # each adds its subcommands, in help order
 
 
 def build_parser() -> argparse.ArgumentParser:

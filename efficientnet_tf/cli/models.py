@@ -1,10 +1,11 @@
 """``summary``, ``scale-search`` and ``convert``: the networks, their scaling, and official checkpoints."""
 from __future__ import annotations
 
-from efficientnet_tf.cli.flags import add_signature_flags
+from efficientnet_tf.cli.flags import add_signature_flags, default_of
 from efficientnet_tf.models.layers import NORMALIZATIONS
 from efficientnet_tf.models.variants import PAPER_TABLE2
 from efficientnet_tf.scaling import search
+from efficientnet_tf.scaling.method import RANKINGS
 
 SEARCH_HELP = {
     "dataset": "data source",
@@ -32,11 +33,12 @@ def _summary(args) -> int:
 
 def _scale_search(args) -> int:
     kwargs = {name: getattr(args, name) for name in SEARCH_HELP}
-    rows = search.run_search(args.out, **kwargs)
-    print(f"{'rank':>4} {'alpha':>6} {'beta':>6} {'gamma':>6} {'a*b^2*g^2':>10} {'res':>4} {'MACs/base':>10} {'top-1':>7}")
+    rows = search.run_search(args.out, rank=args.rank, **kwargs)
+    print(f"{'rank':>4} {'alpha':>6} {'beta':>6} {'gamma':>6} {'a*b^2*g^2':>10} {'res':>4} {'MACs/base':>10} {'top-1':>7}"
+          f" {'NAS obj.':>8}")
     for r in rows:
         print(f"{r['rank']:>4} {r['alpha']:>6} {r['beta']:>6} {r['gamma']:>6} {r['product']:>10.4f} "
-              f"{r['resolution']:>4} {r['mac_ratio']:>10.3f} {r['accuracy']:>7.4f}")
+              f"{r['resolution']:>4} {r['mac_ratio']:>10.3f} {r['accuracy']:>7.4f} {r['nas_objective']:>8.4f}")
     print(f"wrote {args.out}/scale_search.csv and {args.out}/scale_search.png", flush=True)
     return 0
 
@@ -60,6 +62,9 @@ def add_parsers(sub) -> None:
 
     p = sub.add_parser("scale-search", help="the paper's alpha/beta/gamma grid search, training each candidate")
     add_signature_flags(p, search.run_search, SEARCH_HELP)
+    p.add_argument("--rank", choices=tuple(RANKINGS), default=default_of(search.run_search, "rank"),
+                   help="order candidates by top-1, or by the NAS objective top-1 * (MACs / 400M)^-0.07 "
+                        "(default: %(default)s); the CSV has both columns")
     p.add_argument("--out", default="runs/scale-search", help="folder for scale_search.csv and .png")
     p.set_defaults(func=_scale_search)
 

@@ -22,6 +22,8 @@ from efficientnet_tf.models.profile import profile
 
 ALPHA, BETA, GAMMA = 1.2, 1.1, 1.15
 RESOLUTION_MULTIPLE = 8
+# What grid_search ranks by: top-1 alone, or the NAS objective that found B0 (``nas_objective``).
+RANKINGS = {"accuracy": "accuracy", "nas": "nas_objective"}
 
 # MobileNetV2's inverted-residual table (Sandler et al., 2018) in the block grammar: no SE; the
 # model uses ReLU6, a 32-filter stem and a 1280-filter head, and no stochastic depth.
@@ -97,6 +99,14 @@ def compound_mobilenetv2(phi: float, alpha: float = ALPHA, beta: float = BETA, g
     return MobileNetV2(s.width, s.depth, s.resolution, **kwargs)
 
 
+def nas_objective(accuracy: float, flops: float, target: float = 400e6, w: float = -0.07) -> float:
+    """ACC(m) * (FLOPS(m) / T)**w, the reward of the search that found B0 (paper section 4): with w < 0
+    a model twice the target's FLOPs must be 2**0.07 - 1 = 5% more accurate to score the same."""
+    if flops <= 0 or target <= 0:
+        raise ValueError(f"flops and target must be > 0, got {flops}, {target}")
+    return accuracy * (flops / target) ** w
+
+
 def macs_of(depth: float, width: float, resolution: int, **kwargs) -> int:
     return profile(scaled_efficientnet(depth, width, resolution, **kwargs)).macs
 
@@ -132,15 +142,19 @@ def grid_search(
     num_classes: int = 1000,
     log: Callable[[str], None] = print,
     resolution_multiple: int = RESOLUTION_MULTIPLE,
+    rank: str = "accuracy",
 ) -> List[dict]:
     """The paper's STEP 1: evaluate every (alpha, beta, gamma) near the FLOPs target at phi = 1.
 
     ``evaluate(depth, width, resolution)`` trains and returns accuracy. ``budget`` keeps the
     candidates whose product is closest to the target. Each row also carries the measured
-    multiply-adds over the unscaled base, which should be close to the product; rows come ranked
-    by accuracy, best first. ``resolution_multiple`` rounds gamma * base; at a tiny base (32 px)
+    multiply-adds over the unscaled base, which should be close to the product, and
+    ``nas_objective(accuracy, macs)``; rows come ranked by ``rank`` ("accuracy" or "nas", a key of
+    ``RANKINGS``), best first. ``resolution_multiple`` rounds gamma * base; at a tiny base (32 px)
     multiples of 8 would merge gammas 1.0-1.1, so small searches round to fewer pixels.
     """
+    if rank not in RANKINGS:
+        raise ValueError(f"rank must be one of {tuple(RANKINGS)}, got {rank!r}")
     candidates = sorted(grid_candidates(grid, target, tolerance), key=lambda c: abs(c[3] - target))
     candidates = candidates[:budget] if budget else candidates
     base = macs_of(1.0, 1.0, base_resolution, classes=num_classes)
@@ -153,9 +167,11 @@ def grid_search(
         rows.append({
             "alpha": a, "beta": b, "gamma": g, "product": round(product, 4), "resolution": resolution,
             "macs": macs, "mac_ratio": round(macs / base, 4), "accuracy": accuracy,
+            "nas_objective": nas_objective(accuracy, macs),
         })
-        log(f"    accuracy {accuracy:.4f}, {macs / 1e6:.1f} M MACs ({macs / base:.3f}x base)")
-    rows.sort(key=lambda r: (-r["accuracy"], r["macs"]))
+        log(f"    accuracy {accuracy:.4f}, {macs / 1e6:.1f} M MACs ({macs / base:.3f}x base), "
+            f"NAS objective {rows[-1]['nas_objective']:.4f}")
+    rows.sort(key=lambda r: (-r[RANKINGS[rank]], r["macs"]))
     for rank, r in enumerate(rows, 1):
         r["rank"] = rank
     return rows

@@ -2,7 +2,8 @@
 
 Each candidate (alpha, beta, gamma) near the FLOPs target trains B0 scaled to depth alpha, width beta
 and resolution gamma * base for a few epochs with ``efficientnet_tf.training``, and is ranked by its
-top-1 on the validation split. Writes ``scale_search.csv`` and ``scale_search.png`` (accuracy vs MACs).
+top-1 on the validation split, or by the NAS objective of that top-1 and its MACs (``rank="nas"``;
+the table holds both columns either way). Writes ``scale_search.csv`` and ``scale_search.png`` (accuracy vs MACs).
 
 Resolutions round to even pixels (32 * 1.15 -> 36), since multiples of 8 would merge most gammas
 at 32 px. A few epochs per candidate rank them coarsely: the reference recipe is slow to start
@@ -31,6 +32,7 @@ def run_search(
     resolution_multiple: int = 2,
     steps_per_epoch: Optional[int] = None,
     eval_steps: Optional[int] = None,
+    rank: str = "accuracy",
 ) -> List[dict]:
     """Ranked rows (see :func:`scaling.grid_search`); ``steps_per_epoch`` and ``eval_steps`` (None:
     whole splits) shorten each candidate's run, for a smoke test of the whole search."""
@@ -52,7 +54,7 @@ def run_search(
 
     rows = scaling.grid_search(evaluate, target=target, tolerance=tolerance, base_resolution=base_resolution,
                                budget=budget, num_classes=num_classes, log=lambda s: print(s, flush=True),
-                               resolution_multiple=resolution_multiple)
+                               resolution_multiple=resolution_multiple, rank=rank)
     scaling.write_table(rows, os.path.join(out_dir, "scale_search.csv"))
     plot_search(rows, os.path.join(out_dir, "scale_search.png"))
     return rows
