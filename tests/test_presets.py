@@ -35,6 +35,12 @@ PUBLISHED = {
     "noisy-student": dict(zip(B + ["l2"], [78.8, 81.5, 82.4, 84.1, 85.3, 86.1, 86.4, 86.9, 88.4])),
     "noisy-student-475": {"l2": 88.2},
 }
+# google/automl's efficientnetv2/README.md, spelled out again; keras' V2 files are its 1k checkpoints.
+V2 = ["v2-b0", "v2-b1", "v2-b2", "v2-b3", "v2-s", "v2-m", "v2-l"]
+V2_IN1K = dict(zip(V2, [78.7, 79.8, 80.5, 82.1, 83.9, 85.2, 85.7]))
+PUBLISHED["imagenet"].update(V2_IN1K)
+PUBLISHED.update({"in1k": V2_IN1K, "in21k": dict.fromkeys(V2 + ["v2-xl"]),
+                  "in21k-ft1k": {"v2-s": 84.9, "v2-m": 86.2, "v2-l": 86.9, "v2-xl": 87.2}})
 SIZE = (64, 64, 3)
 
 
@@ -51,6 +57,30 @@ def test_imagenet_is_keras_applications_own_files_and_hashes():
         assert p.file_for(False) == presets.WeightFile(
             f"{keras_efficientnet.BASE_WEIGHTS_PATH}efficientnet{v}_notop.h5", f"md5:{notop}")
         assert p.layout == presets.KERAS_H5
+    from keras.src.applications import efficientnet_v2 as keras_v2
+
+    for v in V2:
+        p = presets.get("imagenet", v)
+        top, notop = keras_v2.WEIGHTS_HASHES[v[3:] if v[3] == "b" else v[2:]]  # keras keys: "b0", "-s"
+        assert p.file_for(True).url == f"{keras_v2.BASE_WEIGHTS_PATH}efficientnet{v}.h5"
+        assert (p.file_for(True).file_hash, p.file_for(False).file_hash) == (f"md5:{top}", f"md5:{notop}")
+        assert p.file_for(False).url == f"{keras_v2.BASE_WEIGHTS_PATH}efficientnet{v}_notop.h5"
+
+
+def test_v2_checkpoints_from_automl():
+    assert presets.get("in1k", "v2-s").file.url == TPU + "v2/efficientnetv2-s.tgz"
+    assert presets.get("in21k", "v2-xl").file.url == TPU + "v2/efficientnetv2-xl-21k.tgz"
+    assert presets.get("in21k-ft1k", "v2-l").file.url == TPU + "v2/efficientnetv2-l-21k-ft1k.tgz"
+    assert {p.classes for p in presets.PRESETS["in21k"].values()} == {21843}
+    for tag in ("imagenet", "in1k", "in21k", "in21k-ft1k"):
+        for v, p in presets.PRESETS[tag].items():
+            if v.startswith("v2-"):  # keras' include_preprocessing: mean/std for B0-B3, x / 128 - 1 for S-XL
+                assert p.normalization == ("imagenet" if v[3] == "b" else "v2")
+                assert p.default_size == VARIANTS[v].resolution
+    assert sources.builder_options("in21k", "v2-b0", {}) == {
+        "normalization": "imagenet", "default_size": 224, "classes": 21843}
+    with pytest.raises(ValueError, match="needs classes=21843, got classes=1000"):
+        et.EfficientNetV2B0(weights="in21k", classes=1000)
 
 
 def test_tarball_urls_scaling_sizes_and_crop():
@@ -64,6 +94,8 @@ def test_tarball_urls_scaling_sizes_and_crop():
     assert presets.get("imagenet", "lite4").file.url == TPU + "lite/efficientnet-lite4.tar.gz"
     for tag, by_variant in presets.PRESETS.items():
         for v, p in by_variant.items():
+            if v.startswith("v2-"):
+                continue  # test_v2_checkpoints_from_automl
             scaling = "advprop" if tag == "advprop" else "lite" if v.startswith("lite") else "imagenet"
             assert p.normalization == scaling
             assert p.normalization in NORMALIZATIONS and p.classes == 1000 and p.license == "Apache-2.0"

@@ -31,7 +31,8 @@ def _list(args) -> int:
     for tag, by_variant in presets.PRESETS.items():
         for variant, preset in by_variant.items():
             local = _local_copies(preset)
-            print(f"{tag:<18} {variant:<7} {preset.top1:>5.1f} {preset.default_size:>5} {_megabytes(local):>7}  "
+            top1 = "21k" if preset.top1 is None else f"{preset.top1:.1f}"  # no ImageNet-1k top-1: the 21k sets
+            print(f"{tag:<18} {variant:<7} {top1:>5} {preset.default_size:>5} {_megabytes(local):>7}  "
                   + (", ".join(map(str, local)) or "no"))
     return 0
 

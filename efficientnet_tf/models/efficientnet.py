@@ -234,14 +234,15 @@ def _variant_builder(key: str):
         input_tensor=None,
         input_shape=None,
         pooling=None,
-        classes=1000,
+        classes=None,
         classifier_activation="softmax",
         include_preprocessing=True,
         name=v.keras_name,
         **kwargs,
     ):
         kwargs.setdefault("dropout_rate", v.dropout)
-        kwargs = builder_options(weights, v.name, kwargs)
+        kwargs = builder_options(weights, v.name, {**kwargs, **({} if classes is None else {"classes": classes})})
+        classes = kwargs.pop("classes", 1000)  # 1000 unless the weights have another count (ImageNet-21k)
         for arg, value in _family_architecture(v).items():
             kwargs.setdefault(arg, value)
         return EfficientNet(

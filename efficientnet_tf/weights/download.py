@@ -60,7 +60,7 @@ def cached_path(preset: Preset, include_top: bool = True) -> Path:
     """Where the preset lives in the cache: the file, or the folder its tarball is extracted to."""
     name = preset.file_for(include_top).name
     if preset.layout != KERAS_H5:
-        name = name[: -len(".tar.gz")] if name.endswith(".tar.gz") else name
+        name = name.removesuffix(".tar.gz").removesuffix(".tgz")
     return cache_dir() / preset.tag / name
 
 

@@ -5,9 +5,11 @@ preset records them so that ``EfficientNetB3(weights="advprop")`` needs no other
 (``sources.builder_options``), and says where the file lives, how to check it and how it is laid out.
 Like timm's ``pretrained_cfg`` and keras-hub's presets, nothing here is code that varies per set.
 
-URLs: tensorflow/tpu ``models/official/efficientnet/README.md`` and ``lite/README.md``; keras.applications'
-files and hashes from ``keras/src/applications/efficientnet.py`` (``BASE_WEIGHTS_PATH``,
-``WEIGHTS_HASHES``: md5, (top, notop)). Top-1 as those READMEs publish it.
+URLs: tensorflow/tpu ``models/official/efficientnet/README.md`` and ``lite/README.md``; google/automl
+``efficientnetv2/README.md`` (V2: ImageNet-1k, ImageNet-21k with 21,843 classes, and 21k fine-tuned on
+1k); keras.applications' files and hashes from ``keras/src/applications/efficientnet.py`` and
+``efficientnet_v2.py`` (``BASE_WEIGHTS_PATH``, ``WEIGHTS_HASHES``: md5, (top, notop)). Top-1 as those
+READMEs publish it (None: no ImageNet-1k top-1, the 21k sets).
 """
 from __future__ import annotations
 
@@ -21,6 +23,8 @@ TPU_TARBALL = "tpu-checkpoint"  # a .tar.gz of a tensorflow/tpu TF1 checkpoint f
 KERAS_URL = "https://storage.googleapis.com/keras-applications/"
 TPU_URL = "https://storage.googleapis.com/cloud-tpu-checkpoints/efficientnet/"
 TPU_SOURCE = "tensorflow/tpu models/official/efficientnet"
+KERAS_V2_URL = "https://storage.googleapis.com/tensorflow/keras-applications/efficientnet_v2/"
+AUTOML_SOURCE = "google/automl efficientnetv2"
 CROP_PADDING = 32  # the reference's eval crop, size / (size + 32), for every published set
 
 
@@ -44,7 +48,7 @@ class Preset:
     layout: str
     normalization: str
     default_size: int
-    top1: float
+    top1: Optional[float]
     source: str
     notop_file: Optional[WeightFile] = None
     crop_padding: int = CROP_PADDING
@@ -60,8 +64,9 @@ class Preset:
         return self.default_size / (self.default_size + self.crop_padding)
 
     def builder_options(self) -> Dict[str, object]:
-        """The builder arguments these weights were trained with."""
-        return {"normalization": self.normalization, "default_size": self.default_size}
+        """The builder arguments these weights were trained with (and their class count, if not 1000)."""
+        classes = {"classes": self.classes} if self.classes != 1000 else {}
+        return {"normalization": self.normalization, "default_size": self.default_size, **classes}
 
 
 # Each variant's training resolution (tensorflow/tpu efficientnet_params / efficientnet_lite_params).
@@ -76,6 +81,25 @@ _KERAS_MD5 = {  # variant: (top, notop), keras' WEIGHTS_HASHES
     "b5": ("ace28f2a6363774853a83a0b21b9421a", "38879255a25d3c92d5e44e04ae6cec6f"),
     "b6": ("165f6e37dce68623721b423839de8be5", "9ecce42647a20130c1f39a5d4cb75743"),
     "b7": ("8c03f828fec3ef71311cd463b6759d99", "cbcfe4450ddf6f3ad90b1b398090fe4a"),
+}
+_V2_SIZE = {"v2-b0": 224, "v2-b1": 240, "v2-b2": 260, "v2-b3": 300, "v2-s": 384, "v2-m": 480, "v2-l": 480,
+            "v2-xl": 512}
+_V2_NORMALIZATION = {v: "imagenet" if v[3] == "b" else "v2" for v in _V2_SIZE}
+_KERAS_V2_MD5 = {  # keras' efficientnet_v2.WEIGHTS_HASHES
+    "v2-b0": ("21ecbf6da12460d5c40bb2f29ceb2188", "893217f2bb855e2983157299931e43ff"),
+    "v2-b1": ("069f0534ff22adf035c89e2d9547a9dc", "0e80663031ca32d657f9caa404b6ec37"),
+    "v2-b2": ("424e49f28180edbde1e94797771950a7", "1dfe2e7a5d45b6632553a8961ea609eb"),
+    "v2-b3": ("1f1fc43bd98a6e4fd8fdfd551e02c7a0", "f6abf7b5849ac99a89b50dd3fd532856"),
+    "v2-s": ("e1d88a8495beba45748fedd0cecbe016", "af0682fb74e8c54910f2d4393339c070"),
+    "v2-m": ("a3bf6aa3276309f4fc6a34aa114c95cd", "1b8dc055df72dde80d614482840fe342"),
+    "v2-l": ("27e6d408b53c7ebc868fefa357689935", "b0b66b5c863aef5b46e8608fe1711615"),
+}
+_V2_IN1K = {"v2-b0": 78.7, "v2-b1": 79.8, "v2-b2": 80.5, "v2-b3": 82.1, "v2-s": 83.9, "v2-m": 85.2, "v2-l": 85.7}
+# tag: (file under TPU_URL, {variant: top-1}, classes)
+_AUTOML_SETS = {
+    "in1k": ("v2/efficientnet{v}.tgz", _V2_IN1K, 1000),
+    "in21k": ("v2/efficientnet{v}-21k.tgz", dict.fromkeys(_V2_SIZE), 21843),
+    "in21k-ft1k": ("v2/efficientnet{v}-21k-ft1k.tgz", {"v2-s": 84.9, "v2-m": 86.2, "v2-l": 86.9, "v2-xl": 87.2}, 1000),
 }
 _AUTOAUGMENT = {"b0": 77.1, "b1": 79.1, "b2": 80.1, "b3": 81.6, "b4": 82.9, "b5": 83.6, "b6": 84.0, "b7": 84.3}
 _LITE = {"lite0": 75.1, "lite1": 76.7, "lite2": 77.6, "lite3": 79.8, "lite4": 81.5}  # float top-1
@@ -101,18 +125,29 @@ def _tpu(tag: str, v: str, path: str, normalization: str, top1: float, size: Opt
 
 
 def _keras(v: str) -> Preset:
-    top, notop = (WeightFile(f"{KERAS_URL}efficientnet{v}{suffix}.h5", f"md5:{h}")
-                  for suffix, h in zip(("", "_notop"), _KERAS_MD5[v]))
+    v2 = v in _V2_SIZE
+    top, notop = (WeightFile(f"{KERAS_V2_URL if v2 else KERAS_URL}efficientnet{v}{suffix}.h5", f"md5:{h}")
+                  for suffix, h in zip(("", "_notop"), (_KERAS_V2_MD5 if v2 else _KERAS_MD5)[v]))
+    if v2:
+        return Preset("imagenet", v, top, KERAS_H5, _V2_NORMALIZATION[v], _V2_SIZE[v], _V2_IN1K[v],
+                      "keras.applications, converted from google/automl's ImageNet-1k checkpoints", notop_file=notop)
     return Preset("imagenet", v, top, KERAS_H5, "imagenet", _SIZE[v], _AUTOAUGMENT[v],
                   "keras.applications, converted from the AutoAugment checkpoints", notop_file=notop)
 
 
+def _automl(tag: str, v: str, path: str, top1: Optional[float], classes: int) -> Preset:
+    return Preset(tag, v, WeightFile(TPU_URL + path.format(v=v)), TPU_TARBALL, _V2_NORMALIZATION[v], _V2_SIZE[v],
+                  top1, AUTOML_SOURCE, classes=classes)
+
+
 PRESETS: Dict[str, Dict[str, Preset]] = {
-    "imagenet": {**{v: _keras(v) for v in _KERAS_MD5},
+    "imagenet": {**{v: _keras(v) for v in [*_KERAS_MD5, *_KERAS_V2_MD5]},
                  **{v: _tpu("imagenet", v, "lite/efficientnet-{v}.tar.gz", "lite", t, None, TPU_SOURCE + "/lite")
                     for v, t in _LITE.items()}},
     **{tag: {v: _tpu(tag, v, path, norm, t, size, TPU_SOURCE) for v, t in top1.items()}
        for tag, (path, norm, top1, size) in _TPU_SETS.items()},
+    **{tag: {v: _automl(tag, v, path, t, classes) for v, t in top1.items()}
+       for tag, (path, top1, classes) in _AUTOML_SETS.items()},
 }
 
 
@@ -139,6 +174,12 @@ def _title(variant: str) -> str:
     return variant.capitalize() if variant.startswith("lite") else variant.upper()
 
 
+def _top1(preset: Optional[Preset]) -> str:
+    if preset is None:
+        return "–"
+    return f"{preset.top1:.1f}" if preset.top1 is not None else f"({preset.classes:,} classes)"
+
+
 def _row(cells) -> str:
     return "| " + " | ".join(str(c) for c in cells) + " |"
 
@@ -156,15 +197,16 @@ def _set_row(tag: str, group: List[Preset]) -> str:
 
 def render_markdown() -> str:
     """docs/pretrained.md's tables: top-1 by variant and tag, then each weight set's files and inputs."""
-    variants = sorted({v for by_v in PRESETS.values() for v in by_v}, key=list(_SIZE).index)
+    variants = sorted({v for by_v in PRESETS.values() for v in by_v}, key=[*_SIZE, *_V2_SIZE].index)
     lines = [_row(["variant", *PRESETS]), _row(["---"] * (len(PRESETS) + 1))]
     for v in variants:
-        lines.append(_row([_title(v), *(f"{PRESETS[t][v].top1:.1f}" if v in PRESETS[t] else "–" for t in PRESETS)]))
+        lines.append(_row([_title(v), *(_top1(PRESETS[t].get(v)) for t in PRESETS)]))
     groups: Dict[Tuple[str, str], List[Preset]] = {}
     for tag, by_variant in PRESETS.items():
         for p in by_variant.values():
-            groups.setdefault((tag, p.source), []).append(p)
+            groups.setdefault((tag, p.source, p.normalization), []).append(p)
     head = ["tag", "variants", "files under", "layout", "input scaling", "input px", "eval crop", "checksum", "license"]
+    # A set whose variants differ in input scaling (V2 B0-B3 against S-XL) is one row per scaling.
     lines += ["", _row(head), _row(["---"] * len(head))]
-    lines += [_set_row(tag, group) for (tag, _), group in groups.items()]
+    lines += [_set_row(tag, group) for (tag, _, _), group in groups.items()]
     return "\n".join(lines) + "\n"
