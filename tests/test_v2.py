@@ -78,12 +78,18 @@ def test_v2_xl_is_the_reference_architecture():
     assert xl.input_shape == (None, 512, 512, 3)
 
 
-def test_table7_within_8_percent():
-    for name, (_, params, flops) in v2_family.PAPER_TABLE7.items():
-        if name != "v2-s":
-            continue  # M and L: test_summary_prints_table7 (slow) builds them
-        p = et.profile(et.create_model(name))
-        assert abs(p.params / params - 1) < 0.08 and abs(p.macs / flops - 1) < 0.08, (p.params, p.macs)
+@pytest.mark.parametrize("variants", [["v2-s"], pytest.param(["v2-m", "v2-l"], marks=pytest.mark.slow)])
+def test_summary_prints_table7_within_8_percent(variants, capsys):
+    from efficientnet_tf.cli import main
+
+    assert main(["summary", *variants]) == 0
+    rows = {line.split()[0]: line.split() for line in capsys.readouterr().out.splitlines()[1:]}
+    for name in variants:
+        _, params, flops = v2_family.PAPER_TABLE7[name]
+        cells = rows[name]  # model, res, params, paper params, GMACs, paper GMACs, MACs/paper
+        assert cells[3] == f"{params / 1e6:.1f}M" and cells[5] == f"{flops / 1e9:.2f}B"
+        assert abs(int(cells[2].replace(",", "")) / params - 1) < 0.08
+        assert abs(float(cells[6]) - 1) < 0.08 and float(cells[4]) == pytest.approx(float(cells[6]) * flops / 1e9, rel=1e-3)
 
 
 def test_keras_layout_v2_h5_loads_by_name(tmp_path):
@@ -153,3 +159,21 @@ def test_v2_features_and_fine_tuning(v2_b0):
     et.unfreeze(v2_b0, 2)
     trainable = {l.name.split("_")[0] for l in v2_b0.layers if l.trainable and l.weights}
     assert trainable == {"block6g", "block6h", "top", "predictions"}
+
+
+def test_v2_b0_exports_to_saved_model_and_tflite(tmp_path):
+    """SavedModel and float32 TFLite of V2-B0 give Keras' probabilities (strided "same" convs, fused blocks)."""
+    import tensorflow as tf
+
+    from efficientnet_tf.serving.saved_model import export_saved_model
+    from efficientnet_tf.serving.tflite import TFLiteModel, convert
+
+    model = et.EfficientNetV2B0(input_shape=(64, 64, 3), classes=5)
+    randomize(model, seed=7)
+    images = random_images(3, 64, seed=8)
+    expected = np.asarray(model(images, training=False))
+    path = export_saved_model(model, tmp_path / "saved", class_names=list("abcde"))
+    served = tf.saved_model.load(path).signatures["serving_default"](tf.constant(images))
+    np.testing.assert_allclose(next(iter(served.values())).numpy(), expected, atol=1e-5)
+    lite = TFLiteModel(convert(path, "float32"))
+    np.testing.assert_allclose(lite(images), expected, atol=1e-4)

@@ -55,7 +55,8 @@ def _convert(args) -> int:
 
 
 def add_parsers(sub) -> None:
-    p = sub.add_parser("summary", help="parameters and multiply-adds of variants beside the paper's Table 2")
+    p = sub.add_parser("summary", help="parameters and multiply-adds of variants beside the paper's Table 2 "
+                                       "(B0-B7) and the V2 paper's Table 7 (v2-s, v2-m, v2-l)")
     p.add_argument("variants", nargs="*", default=list(PAPER_TABLE2), help="variants (default: the paper's B0-B7)")
     p.add_argument("--plot", help="also write a params-vs-MACs PNG with the paper's values")
     p.set_defaults(func=_summary)

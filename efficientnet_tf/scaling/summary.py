@@ -1,5 +1,5 @@
-"""The variants' table: measured parameters and multiply-adds next to the paper's Table 2 (B0-B7;
-other variants have no paper row and show "-")."""
+"""The variants' table: measured parameters and multiply-adds next to the paper's Table 2 (B0-B7) and
+the V2 paper's Table 7 (V2-S, M, L); other variants have no paper row and show "-"."""
 from __future__ import annotations
 
 import math
@@ -8,7 +8,10 @@ from typing import Iterable, List
 
 from efficientnet_tf.models.efficientnet import create_model
 from efficientnet_tf.models.profile import profile
+from efficientnet_tf.models.v2_family import PAPER_TABLE7
 from efficientnet_tf.models.variants import PAPER_TABLE2, get_variant
+
+PAPER = {**PAPER_TABLE2, **{name: (params, flops) for name, (_, params, flops) in PAPER_TABLE7.items()}}
 
 
 def summary_rows(variants: Iterable[str]) -> List[dict]:
@@ -16,7 +19,7 @@ def summary_rows(variants: Iterable[str]) -> List[dict]:
     for name in variants:
         v = get_variant(name)
         p = profile(create_model(v.name))
-        paper_params, paper_macs = PAPER_TABLE2.get(v.name, (float("nan"), float("nan")))
+        paper_params, paper_macs = PAPER.get(v.name, (float("nan"), float("nan")))
         rows.append({
             "model": v.name, "resolution": v.resolution, "params": p.params, "macs": p.macs,
             "paper_params": paper_params, "paper_macs": paper_macs,
