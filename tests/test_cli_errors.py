@@ -17,6 +17,10 @@ def _bad_input(tmp_path):
         ("train", ["train", "--dataset", f"folder:{empty}", "--dry-run"], None),  # dry run reads no data: not an error
         ("train", ["train", "--dataset", f"folder:{empty}", "--model-dir", str(tmp_path / "run"), "--epochs", "1"],
          "no class sub-folders"),
+        ("train", ["train", "--progressive", "3", "--min-image-size", "64", "--dry-run"],
+         "--min-image-size 64 must be between 0 and the last stage's 32"),
+        ("train", ["train", "--progressive", "50", "--epochs", "4", "--dry-run"],
+         "progressive learning has 50 stages but the run only 4 epochs"),
         ("export", ["export", "--model-dir", missing], f"{missing}: no such file or directory"),
         ("export", ["export", "--model", "b0"], "--out is required with --model"),
         ("predict", ["predict", "--model-dir", str(empty), "x.jpg"], f"no .keras model in {empty}"),

@@ -45,7 +45,7 @@ def _other_value(path, field):
 
 def test_every_field_is_a_flag_with_its_help_and_sets_it():
     walked = list(_leaf_fields(config_lib.TrainConfig))
-    assert len(walked) == 52 and {p for p, _ in walked} == {p for p, _, _ in cli.fields()}
+    assert len(walked) == 58 and {p for p, _ in walked} == {p for p, _, _ in cli.fields()}
     actions = {a.option_strings[0]: a for a in cli.parser()._actions}
     for path, field in walked:
         flag = cli.flag_name(path)

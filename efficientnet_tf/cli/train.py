@@ -21,7 +21,8 @@ from efficientnet_tf.training import recipes
 
 DESCRIPTION = "Train EfficientNet (defaults: B0 on digits, a few minutes on CPU)."
 
-ALIASES = {"model.name": "model", "data.dataset": "dataset", "optimizer.schedule": "lr_schedule"}
+ALIASES = {"model.name": "model", "data.dataset": "dataset", "optimizer.schedule": "lr_schedule",
+           "progressive.stages": "progressive"}
 
 
 def fields() -> List[Tuple[str, dataclasses.Field, type]]:

@@ -38,6 +38,13 @@ def build_model(cfg: config_lib.TrainConfig, num_classes: int, policy: str) -> k
             name=name)
 
 
+def any_size(model: keras.Model) -> keras.Model:
+    """``model``'s own layers, and so its weights, called on images of any size: what progressive learning
+    trains. Evaluation and export keep ``model``, built at the run's image size: its stride-2 paddings
+    are TF's "same" ones at that size, where a model built for any size pads every input as an even one."""
+    return keras.models.clone_model(model, input_tensors=keras.Input((None, None, 3)), clone_function=lambda layer: layer)
+
+
 def export_run(cfg: config_lib.TrainConfig, model: keras.Model, ema, info, out_dir: str) -> None:
     """model.keras (with the labels and crop beside it) and saved_model/ from a float32 copy holding
     the EMA weights, built outside the strategy."""

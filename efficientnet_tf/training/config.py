@@ -20,9 +20,9 @@ from typing import Any, Dict, Optional
 from efficientnet_tf.data.config import DataConfig
 from efficientnet_tf.data.config import setting as _f
 from efficientnet_tf.models.variants import get_variant
-from efficientnet_tf.training import recipes
+from efficientnet_tf.training import progressive, recipes
 
-__all__ = ["DataConfig", "ModelConfig", "OptimizerConfig", "RuntimeConfig", "TrainConfig", "from_dict", "is_resolved",
+__all__ = ["DataConfig", "ModelConfig", "OptimizerConfig", "ProgressiveConfig", "RuntimeConfig", "TrainConfig", "from_dict", "is_resolved",
            "load", "resolve", "save"]
 
 
@@ -67,11 +67,27 @@ class RuntimeConfig:
 
 
 @dataclasses.dataclass
+class ProgressiveConfig:
+    """Progressive learning (:mod:`efficientnet_tf.training.progressive`): the first stage's values; the
+    last stage's are the run's own settings."""
+
+    stages: int = _f(0, "progressive learning: N stages of rising image size and regularization (0 or 1 = off)")
+    min_image_size: Optional[int] = _f(None, "progressive: the first stage's training image size (none: the last stage's)")
+    max_image_size: Optional[int] = _f(
+        None, "progressive: the last stage's training image size (none: --image-size, at which evaluation stays)")
+    min_randaugment_magnitude: Optional[float] = _f(
+        None, "progressive: the first stage's RandAugment magnitude (none: --randaugment-magnitude)")
+    min_mixup: Optional[float] = _f(None, "progressive: the first stage's mixup alpha (none: --mixup)")
+    min_dropout_rate: Optional[float] = _f(None, "progressive: the first stage's dropout (none: --dropout-rate)")
+
+
+@dataclasses.dataclass
 class TrainConfig:
     model: ModelConfig = dataclasses.field(default_factory=ModelConfig)
     data: DataConfig = dataclasses.field(default_factory=DataConfig)
     optimizer: OptimizerConfig = dataclasses.field(default_factory=OptimizerConfig)
     runtime: RuntimeConfig = dataclasses.field(default_factory=RuntimeConfig)
+    progressive: ProgressiveConfig = dataclasses.field(default_factory=ProgressiveConfig)
     recipe: str = _f("auto", "preset over the reference defaults (auto: see docs/training.md)",
                      choices=("auto",) + tuple(recipes.RECIPES))
     batch_size: int = _f(4096, "global batch size (the authors' 4096)")
@@ -106,7 +122,8 @@ def from_dict(data: Dict[str, Any]) -> TrainConfig:
     """The recipe's preset (``data['recipe']``, else auto-detected from the dataset), then ``data``."""
     dataset = data.get("data", {}).get("dataset", DataConfig.dataset)
     name = recipes.choose(data.get("recipe", "auto"), dataset)[0]
-    cfg = _merge(TrainConfig(), recipes.preset(name, dataset))
+    model = data.get("model", {}).get("name", ModelConfig.name)
+    cfg = _merge(TrainConfig(), recipes.preset(name, dataset, model))
     cfg = _merge(cfg, data)
     cfg.recipe = name
     return cfg
@@ -126,6 +143,7 @@ def resolve(cfg: TrainConfig) -> TrainConfig:
         raise ValueError(f"steps_per_loop must be a positive integer or 'auto', got {cfg.steps_per_loop!r}")
     if not cfg.model_dir:
         cfg.model_dir = f"runs/{variant.name}-{recipes.dataset_name(cfg.data.dataset)}"
+    progressive.resolve(cfg)
     return cfg
 
 

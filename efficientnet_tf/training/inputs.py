@@ -24,6 +24,7 @@ import tensorflow as tf
 from efficientnet_tf import data
 from efficientnet_tf.data import service as data_service
 from efficientnet_tf.training import config as config_lib
+from efficientnet_tf.training.progressive import Stage
 
 
 class NoImages(ValueError):
@@ -55,23 +56,28 @@ class Inputs:
         for split, info in self.infos.items():
             print(f"data {split}: {'; '.join(info.notes)}", flush=True)
 
-    def _build(self, split, training, input_context=None, **stream):
+    def _build(self, split, training, input_context=None, stage: Optional[Stage] = None, **stream):
+        """A dataset of ``split`` at the run's image size and settings, or at a training ``stage``'s."""
         cfg = self.cfg
-        dataset, info = data.build_dataset(cfg.data.dataset, split, cfg.model.image_size, cfg.batch_size, training,
-                                           self.pipeline, input_context=input_context, **{"seed": cfg.seed, **stream})
+        size, pipeline = (stage.image_size, stage.pipeline(self.pipeline)) if stage else (cfg.model.image_size, self.pipeline)
+        dataset, info = data.build_dataset(cfg.data.dataset, split, size, cfg.batch_size, training, pipeline,
+                                           input_context=input_context, **{"seed": cfg.seed, **stream})
         if training and self.wrap_train:
             dataset = self.wrap_train(dataset)
         self._built.setdefault(split, []).append(info)
         return dataset, info
 
-    def train_dataset(self, input_context=None, epoch: int = 0, steps_done: int = 0) -> tf.data.Dataset:
-        """One input pipeline's endless training batches for ``epoch``, from its step ``steps_done`` on."""
+    def train_dataset(self, input_context=None, epoch: int = 0, steps_done: int = 0,
+                      stage: Optional[Stage] = None) -> tf.data.Dataset:
+        """One input pipeline's endless training batches for ``epoch`` (in ``stage``, if given), from its
+        step ``steps_done`` on."""
         per_pipeline = input_context.num_replicas_in_sync // input_context.num_input_pipelines if input_context else 1
-        return self._build("train", True, input_context, seed=epoch_seed(self.cfg.seed, epoch), repeat=True,
+        return self._build("train", True, input_context, stage, seed=epoch_seed(self.cfg.seed, epoch), repeat=True,
                            skip_batches=steps_done * per_pipeline)[0]
 
-    def train_batches(self, epoch: int, steps_done: int):
-        """The distributed iterator ``epoch`` trains on, ``steps_done`` of its steps already taken."""
+    def train_batches(self, epoch: int, steps_done: int, stage: Stage):
+        """The distributed iterator ``epoch`` trains on in ``stage``, ``steps_done`` of its steps already taken
+        (through the tf.data service, the run's one stream: progressive learning refuses the service)."""
         d = self.cfg.data
         if d.data_service:  # one endless job for the whole run
             if self._service is None:
@@ -81,7 +87,7 @@ class Inputs:
                 self._service = iter(self.strategy.distribute_datasets_from_function(fn))
             return self._service
         return iter(self.strategy.distribute_datasets_from_function(
-            lambda ctx: self.train_dataset(ctx, epoch, steps_done)))
+            lambda ctx: self.train_dataset(ctx, epoch, steps_done, stage)))
 
     def eval_batches(self, split):
         return self.strategy.distribute_datasets_from_function(lambda ctx: self._build(split, False, ctx)[0])

@@ -31,7 +31,7 @@ import keras
 import tensorflow as tf
 
 from efficientnet_tf.run_dir import RunDir, newest_checkpoint
-from efficientnet_tf.training import outputs
+from efficientnet_tf.training import outputs, progressive
 from efficientnet_tf.training.config import TrainConfig
 from efficientnet_tf.training.inputs import Inputs, NoImages
 from efficientnet_tf.training.steps import STATS, Steps
@@ -72,6 +72,7 @@ class Loop:
                  steps_per_epoch: int, steps_per_loop: int, export: Optional[Callable[[], None]] = None):
         self.cfg, self.inputs, self.steps, self.state, self.run_dir = cfg, inputs, steps, state, run
         self.spe, self.steps_per_loop, self.export = steps_per_epoch, steps_per_loop, export
+        self.stages = progressive.Stages(cfg, steps.model, steps)
 
     def run(self):
         """Final metrics, or None when stopped by SIGTERM (backed up)."""
@@ -93,7 +94,8 @@ class Loop:
     def _epoch(self, epoch, step, sigterm):
         """Trains ``epoch`` from ``step`` on; its history row, or None after SIGTERM."""
         spe, end = self.spe, (epoch + 1) * self.spe
-        iterator = self.inputs.train_batches(epoch, step - epoch * spe)
+        stage = self.stages.enter(epoch)
+        iterator = self.inputs.train_batches(epoch, step - epoch * spe, stage)
         progbar = keras.utils.Progbar(spe, stateful_metrics=["lr"])
         sums, t0, start = {}, time.time(), step
         while step < end:
@@ -117,7 +119,7 @@ class Loop:
         return {"epoch": epoch + 1, "step": step, "lr": out["lr"],
                 "loss": sums["loss_sum"] / sums["count"] + sums["l2"] / (step - start),
                 "top1": sums["correct"] / sums["count"], "images_per_sec": sums["count"] / seconds,
-                "seconds": seconds, "skipped": self.inputs.skipped("train")}
+                "seconds": seconds, "skipped": self.inputs.skipped("train"), **stage.row()}
 
     def _train_loop(self, iterator, steps):
         try:
@@ -176,7 +178,7 @@ class Loop:
         split = self.inputs.eval_split
         print(f"epoch {int(row['epoch'])}/{self.cfg.epochs}: loss {row['loss']:.4f} top1 {row['top1']:.4f} "
               f"| {split} loss {row['eval_loss']:.4f} top1 {row['eval_top1']:.4f} top5 {row['eval_top5']:.4f} "
-              f"| lr {row['lr']:.5f} | {row['images_per_sec']:.1f} images/s, {row['seconds']:.1f} s "
+              f"| {progressive.describe(row, len(self.stages.all))} | lr {row['lr']:.5f} | {row['images_per_sec']:.1f} images/s, {row['seconds']:.1f} s "
               f"| skipped {int(row['skipped'])} train, {int(row['eval_skipped'])} {split}", flush=True)
 
     def _finish(self, history):

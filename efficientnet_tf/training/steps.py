@@ -3,7 +3,9 @@
 The train loop runs ``n`` steps inside one ``tf.function`` over the distributed iterator (Orbit's
 ``steps_per_loop``, Keras' ``steps_per_execution``): the statistics are summed on the device and
 read by the host once per loop, and the learning rate is read from the optimizer inside it. A
-non-finite loss ends the loop at that step, and the loop reports which step it was.
+non-finite loss ends the loop at that step, and the loop reports which step it was. The train step
+runs ``train_model``, which shares every layer of ``model`` (a view that takes any image size, for
+progressive learning) or is ``model`` itself.
 """
 from __future__ import annotations
 
@@ -16,11 +18,12 @@ STATS = ("loss_sum", "correct", "correct5", "count", "l2")
 
 
 class Steps:
-    def __init__(self, strategy, model, optimizer, ema, num_classes: int, cfg, jit: bool):
+    def __init__(self, strategy, model, optimizer, ema, num_classes: int, cfg, jit: bool, train_model=None):
         self.strategy, self.model, self.optimizer, self.ema = strategy, model, optimizer, ema
+        self.train_model = train_model or model
         self.num_classes, self.cfg, self.jit = num_classes, cfg, jit
         self.train_calls = 0  # host calls of the train loop, in this process
-        self._train_loop = self._make_train_loop()
+        self.retrace()
         self.eval_step = self._make_eval_step()
         self.sync_statistics = self._make_sync_statistics()
 
@@ -31,6 +34,11 @@ class Steps:
         self.train_calls += 1
         out = self._train_loop(iterator, tf.constant(steps, tf.int64))
         return {k: v.numpy().item() for k, v in out.items()}
+
+    def retrace(self) -> None:
+        """A fresh train loop, traced at its first call: layer settings read while tracing (a dropout
+        rate) take effect."""
+        self._train_loop = self._make_train_loop()
 
     def _batch_stats(self, per_example_loss, probs, labels):
         """Per-replica sums; reduced with SUM they give exact global means, even for uneven batches.
@@ -50,7 +58,7 @@ class Steps:
         return {k: self.strategy.reduce(tf.distribute.ReduceOp.SUM, v, axis=None) for k, v in stats.items()}
 
     def _make_replica_step(self):
-        cfg, model, optimizer = self.cfg, self.model, self.optimizer
+        cfg, model, optimizer = self.cfg, self.train_model, self.optimizer
         loss_fn = keras.losses.CategoricalCrossentropy(label_smoothing=cfg.optimizer.label_smoothing, reduction=None)
         decay_vars = l2_variables(model)
         replicas = self.strategy.num_replicas_in_sync

@@ -59,7 +59,9 @@ class Trainer:
         self.steps_per_loop = resolve_steps_per_loop(cfg.steps_per_loop, self.strategy, self.steps_per_epoch)
         print(f"steps_per_epoch={self.steps_per_epoch} steps_per_loop={self.steps_per_loop}", flush=True)
         self._build_state()
-        self.steps = Steps(self.strategy, self.model, self.optimizer, self.ema, self.info.num_classes, cfg, self.jit)
+        train_model = build.any_size(self.model) if cfg.progressive.stages > 1 else self.model
+        self.steps = Steps(self.strategy, self.model, self.optimizer, self.ema, self.info.num_classes, cfg, self.jit,
+                           train_model)
 
     def _build_state(self):
         """The model (in the run's precision), optimizer, EMA and counters, and the checkpoint of them all."""
