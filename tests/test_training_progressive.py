@@ -15,7 +15,7 @@ from efficientnet_tf.data import augment
 from efficientnet_tf.training import progressive
 from efficientnet_tf.training.trainer import Trainer
 from training_helpers import (REPO, SMALL, TINY, TRAIN_PY, checkpoint_step, checkpoint_values, env, fault_cmd,
-                              read_json, start_train)
+                              read_json, run_train, start_train)
 
 DETERMINISTIC = {"TF_DETERMINISTIC_OPS": "1"}
 # 3 stages of one 4-step epoch each: 32 -> 40 -> 48 px, RandAugment 1 -> 5, mixup 0 -> 0.2, dropout 0.1 -> 0.3.
@@ -149,3 +149,14 @@ def test_the_documented_digits_run_reaches_95_percent_held_out(tmp_path):
     assert [(int(r["stage"]), int(r["image_size"])) for r in rows] == [(1, 32)] * 5 + [(2, 36)] * 5 + [(3, 40)] * 5
     assert [r["mixup"] for r in rows[::5]] == pytest.approx([0, 0.05, 0.1])
     assert [r["dropout_rate"] for r in rows[::5]] == pytest.approx([0.1, 0.15, 0.2])
+
+
+@pytest.mark.slow
+def test_a_v2_model_trains_in_stages_too(tmp_path):
+    result = run_train(tmp_path, "--model", "v2-b0", "--progressive", "2", "--image-size", "48", "--min-image-size", "32",
+                       "--epochs", "2", "--steps-per-epoch", "2", "--eval-steps", "1", timeout=600)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "| stage 1/2: 32 px, mixup 0, dropout 0.2 |" in result.stdout
+    assert [(int(r["stage"]), int(r["image_size"])) for r in _history(tmp_path)] == [(1, 32), (2, 48)]
+    metrics = read_json(tmp_path / "metrics.json")
+    assert (metrics["steps"], metrics["image_size"], metrics["model"]) == (4, 48, "v2-b0")

@@ -148,3 +148,23 @@ def test_model_and_export_get_their_own_policy_and_leave_the_global_one(tmp_path
     reloaded = keras.saving.load_model(tmp_path / "model.keras", safe_mode=True)
     assert reloaded.dtype_policy.name == "float32" and reloaded.count_params() == model.count_params()
     assert (tmp_path / "saved_model" / "assets.extra" / "crop_padding.txt").read_text() == "0\n"
+
+
+@pytest.mark.parametrize("variant,builder", [("b0", efficientnet_tf.EfficientNetB0), ("lite0", efficientnet_tf.EfficientNetLite0),
+                                             ("v2-b0", efficientnet_tf.EfficientNetV2B0)])
+def test_the_run_builds_each_family_as_its_registered_builder_does(variant, builder):
+    cfg = cli.parse(["--model", variant, "--image-size", "64"])[0]
+    built = build.build_model(cfg, 10, "float32")
+    expected = builder(weights=None, input_shape=(64, 64, 3), classes=10)
+    assert [layer.name for layer in built.layers] == [layer.name for layer in expected.layers]
+    assert built.count_params() == expected.count_params() and built.name == expected.name
+
+
+def test_width_and_depth_scale_only_v1s_block_strings(capsys):
+    assert cli.parse(["--model", "b0", "--width", "0.25"])[0].model.width == 0.25
+    assert cli.parse(["--model", "v2-s", "--width", "1.0"])[0].model.width == 1.0  # its own: no change
+    for variant in ("v2-s", "lite0"):
+        with pytest.raises(SystemExit):
+            cli.parse(["--model", variant, "--depth", "0.5"])
+        assert (f"error: --width and --depth scale V1's block strings; {variant} is built only as registered"
+                in capsys.readouterr().err)

@@ -5,7 +5,7 @@ import contextlib
 
 import keras
 
-from efficientnet_tf.models.efficientnet import EfficientNet
+from efficientnet_tf.models.efficientnet import EfficientNet, create_model
 from efficientnet_tf.models.variants import get_variant
 from efficientnet_tf.serving.saved_model import export_saved_model
 from efficientnet_tf.run_dir import RunDir
@@ -25,17 +25,18 @@ def dtype_policy(name: str):
 
 
 def build_model(cfg: config_lib.TrainConfig, num_classes: int, policy: str) -> keras.Model:
-    """The variant (or its width/depth overridden) with the run's resolution, dropout and survival
-    probability, random weights and dtype ``policy``; ``cfg`` must be resolved (:func:`config.resolve`)."""
+    """The variant as its registered builder makes it (V1, Lite and V2 alike), or V1's block strings at
+    an overridden width/depth, with the run's resolution, dropout and survival probability, random
+    weights and dtype ``policy``; ``cfg`` must be resolved (:func:`config.resolve`)."""
     v = get_variant(cfg.model.name)
     width = v.width if cfg.model.width is None else cfg.model.width
     depth = v.depth if cfg.model.depth is None else cfg.model.depth
-    name = v.keras_name if (width, depth) == (v.width, v.depth) else f"efficientnet_w{width:g}_d{depth:g}"
+    options = dict(weights=None, input_shape=(cfg.model.image_size, cfg.model.image_size, 3), classes=num_classes,
+                   dropout_rate=cfg.model.dropout_rate, drop_connect_rate=1.0 - cfg.model.survival_prob)
     with dtype_policy(policy):
-        return EfficientNet(
-            width, depth, v.resolution, weights=None, input_shape=(cfg.model.image_size, cfg.model.image_size, 3),
-            classes=num_classes, dropout_rate=cfg.model.dropout_rate, drop_connect_rate=1.0 - cfg.model.survival_prob,
-            name=name)
+        if (width, depth) == (v.width, v.depth):
+            return create_model(v.name, **options)
+        return EfficientNet(width, depth, v.resolution, name=f"efficientnet_w{width:g}_d{depth:g}", **options)
 
 
 def any_size(model: keras.Model) -> keras.Model:

@@ -132,6 +132,9 @@ def from_dict(data: Dict[str, Any]) -> TrainConfig:
 def resolve(cfg: TrainConfig) -> TrainConfig:
     """Fills the per-variant and per-dataset defaults left as None (idempotent)."""
     variant = get_variant(cfg.model.name)  # new variants get their defaults with no change here
+    scaled = cfg.model.width not in (None, variant.width) or cfg.model.depth not in (None, variant.depth)
+    if scaled and (variant.lite or variant.family != "v1"):
+        raise ValueError(f"--width and --depth scale V1's block strings; {variant.name} is built only as registered")
     if cfg.model.image_size is None:
         cfg.model.image_size = variant.resolution
     if cfg.model.dropout_rate is None:
