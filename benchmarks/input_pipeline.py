@@ -9,6 +9,10 @@ the best of --repeats runs is kept, since other processes share the cores.
 Cases: training preprocessing alone / with RandAugment(2, 10) / with AutoAugment v0, eval
 preprocessing, the fused decode_and_crop_jpeg vs decode-then-crop, then every augmentation op
 on decoded 224 px images, and keras' nearest augmentation layers on the same images.
+
+``--end-to-end`` compares ``build_dataset`` (shuffle, per-element seeds, undecodable images skipped
+and counted, labels checked) with a bare fused loop (read, parse, decode-and-crop, batch) on the same
+ImageNet-layout TFRecords, with and without RandAugment, in alternating rounds on every core.
 """
 from __future__ import annotations
 
@@ -21,6 +25,9 @@ import tensorflow as tf
 
 from efficientnet_tf import preprocessing as P
 from efficientnet_tf.data import augment as A
+from efficientnet_tf.data.config import PipelineConfig
+from efficientnet_tf.data.pipeline import build_dataset
+from efficientnet_tf.data.tfrecords import parse_example
 
 
 def make_jpegs(count: int, seed: int = 0):
@@ -70,14 +77,86 @@ def _unfused(image_bytes, size, seed):
     return P._resize(image, size)
 
 
+def write_imagenet_records(folder, jpegs, files: int = 8, per_file: int = 1024):
+    """``train-0000i-of-0000N`` files in the reference layout (1-based ``image/class/label``), 10 classes."""
+    def feature(value):
+        if isinstance(value, bytes):
+            return tf.train.Feature(bytes_list=tf.train.BytesList(value=[value]))
+        return tf.train.Feature(int64_list=tf.train.Int64List(value=[value]))
+
+    for f in range(files):
+        with tf.io.TFRecordWriter(os.path.join(folder, f"train-{f:05d}-of-{files:05d}")) as writer:
+            for i in range(per_file):
+                example = {"image/encoded": feature(jpegs[(f * per_file + i) % len(jpegs)]),
+                           "image/class/label": feature(1 + i % 10)}
+                writer.write(tf.train.Example(features=tf.train.Features(feature=example)).SerializeToString())
+    return sorted(tf.io.gfile.glob(os.path.join(folder, "train-*")))
+
+
+def _bare(files, size, batch, randaugment):
+    """The least a training loop must do: read, parse, fused decode-and-crop (+ RandAugment), batch."""
+    def one(record, seed):  # the same seeds as build_dataset's, so both draw the same RandAugment ops
+        image_bytes, label = parse_example(record, 1)
+        crop_seed, augment_seed = tf.unstack(tf.random.experimental.stateless_split(seed, 2))
+        image = P.preprocess_for_train(image_bytes, size, seed=crop_seed)
+        return (A.randaugment(image, 2, 10, augment_seed) if randaugment else image), label
+
+    records = tf.data.TFRecordDataset(files, buffer_size=8 << 20).repeat()
+    dataset = tf.data.Dataset.zip(records, tf.data.Dataset.random(seed=0, rerandomize_each_iteration=True).batch(2))
+    return dataset.map(one, num_parallel_calls=tf.data.AUTOTUNE).batch(batch, drop_remainder=True).prefetch(
+        tf.data.AUTOTUNE)
+
+
+def _ours(folder, size, batch, randaugment):
+    # The shuffle buffer in proportion to the records as the default's 10,000 is to ImageNet's 1.28M
+    # (or larger): a buffer as large as the whole set would refill, and stall, at every pass.
+    config = PipelineConfig(augment="randaugment" if randaugment else "none", randaugment_magnitude=10,
+                            shuffle_buffer=1024)
+    return build_dataset(f"tfrecord:{folder}", "train", size, batch, training=True, config=config, seed=0,
+                         repeat=True)[0]
+
+
+def _images_per_second(dataset, count: int) -> float:
+    iterator = iter(dataset)
+    next(iterator), next(iterator)  # warm up
+    start, seen = time.perf_counter(), 0
+    while seen < count:
+        seen += int(next(iterator)[0].shape[0])
+    return seen / (time.perf_counter() - start)
+
+
+def end_to_end(count: int, size: int, rounds: int, records: int, batch: int = 32) -> None:
+    """Images/s of build_dataset and of the bare loop, alternating, and the ratio of the medians."""
+    import tempfile
+
+    with tempfile.TemporaryDirectory() as folder:
+        files = write_imagenet_records(folder, make_jpegs(64), per_file=max(1, records // 8))
+        print(f"end to end: {len(files)} TFRecord files, {size}px, batch {batch}, {os.cpu_count()} cores, "
+              f"{count} images a round, median of {rounds} alternating rounds, images/s")
+        for randaugment in (False, True):
+            bare, ours = [], []
+            for _ in range(rounds):
+                bare.append(_images_per_second(_bare(files, size, batch, randaugment), count))
+                ours.append(_images_per_second(_ours(folder, size, batch, randaugment), count))
+            b, o = float(np.median(bare)), float(np.median(ours))
+            label = "+ RandAugment(2, 10)" if randaugment else "no augmentation"
+            print(f"  {label:<22s} bare {b:7.0f}  build_dataset {o:7.0f}  end-to-end/bare {o / b:6.3f}")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--threads", type=int, default=os.cpu_count())
     parser.add_argument("--images", type=int, default=600)
     parser.add_argument("--size", type=int, default=224)
     parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--end-to-end", action="store_true", help="only build_dataset against the bare loop")
+    parser.add_argument("--rounds", type=int, default=7, help="--end-to-end: alternating rounds")
+    parser.add_argument("--records", type=int, default=8192, help="--end-to-end: TFRecords written (8 files)")
     args = parser.parse_args()
     threads, count, size, repeats = args.threads, args.images, args.size, args.repeats
+    if args.end_to_end:
+        end_to_end(count, size, args.rounds, args.records)
+        return
 
     jpegs = make_jpegs(64)
     print(f"{len(jpegs)} JPEGs 500x375 q90, mean {np.mean([len(j) for j in jpegs]) / 1024:.0f} KiB; "

@@ -40,3 +40,14 @@ def test_device_script_runs_every_step_at_toy_sizes_on_cpu():
         ips, anchor, ratio = map(float, row.split()[-3:])
         assert ips > 0 and anchor in (9730, 3454) and ratio == pytest.approx(ips / anchor, abs=0.01)
     assert "inference ONNX Runtime: skipped (no CUDA or TensorRT provider installed)" in done.stdout
+
+
+def test_input_pipeline_end_to_end_prints_both_ratios():
+    done = subprocess.run([sys.executable, os.path.join(REPO, "benchmarks", "input_pipeline.py"), "--end-to-end",
+                           "--images", "64", "--rounds", "1", "--records", "64", "--size", "32"],
+                          env=env(), capture_output=True, text=True, timeout=600, cwd=REPO)
+    assert done.returncode == 0, done.stderr[-3000:]
+    ratios = re.findall(r"^  (no augmentation|\+ RandAugment\(2, 10\)) +bare +\d+ +build_dataset +\d+ +"
+                        r"end-to-end/bare +([\d.]+)$", done.stdout, re.M)
+    assert [name for name, _ in ratios] == ["no augmentation", "+ RandAugment(2, 10)"]
+    assert all(float(r) > 0 for _, r in ratios)

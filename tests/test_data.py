@@ -130,6 +130,20 @@ def test_folder_skips_and_counts_bad_images(tmp_path, training, augment):
     assert info.skipped() == 2 * bad
 
 
+@pytest.mark.parametrize("chunk", [1, 2])
+def test_chunks_that_fail_whole_are_counted(tmp_path, monkeypatch, chunk):
+    """Decodes are isolated per chunk; a chunk whose every image fails yields nothing but its count."""
+    import efficientnet_tf.data.pipeline as pipeline
+
+    monkeypatch.setattr(pipeline, "decode_chunk", lambda size: chunk)
+    good, bad = _bad_image_folder(tmp_path)
+    dataset, info = build_dataset(f"folder:{tmp_path}", "train", 32, 3, training=False,
+                                  config=PipelineConfig(validation_split=0.0), drop_remainder=False)
+    images, labels = _drain(dataset)
+    assert images.shape == (good, 32, 32, 3) and sorted(labels.tolist()) == [0, 0, 0] + [1] * 7
+    assert info.skipped() == bad
+
+
 def test_deterministic_with_seed_gives_identical_batches():
     def batches(seed):
         settings = PipelineConfig(augment="randaugment", mixup=0.2, deterministic=True, holdout=100)

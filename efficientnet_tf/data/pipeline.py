@@ -60,31 +60,41 @@ def _counters() -> tf.lookup.experimental.MutableHashTable:
         return tf.lookup.experimental.MutableHashTable(tf.string, tf.int64, default_value=0)
 
 
-def _skip_undecodable(dataset, decode, placeholder, counts, deterministic):
-    """``decode`` on each element, dropping (and counting) only those whose decode fails.
+def decode_chunk(image_size: int) -> int:
+    """Records decoded per isolated dataset: isolating a decode costs about as much as decoding a 224 px
+    image (a quarter of the pipeline's rate, paid per image), so it is paid once per chunk of about
+    64 such images' pixels, 8 at least."""
+    return max(8, min(64, 64 * 224 * 224 // (image_size * image_size)))
 
-    Each element is decoded in a dataset of its own, whose ``ignore_errors`` sees nothing but that
-    decode: an error anywhere else in the pipeline (reading, augmentation, labels) still propagates.
+
+def _rows(structure):
+    return tf.shape(tf.nest.flatten(structure)[0])[0]
+
+
+def _decode_in_chunks(dataset, decode, augment, placeholder, counts, deterministic, chunk_size):
+    """Batches of ``augment(decode(element))``, dropping (and counting) only elements whose decode fails.
+
+    Elements are decoded in chunks, each in a dataset of its own whose ``ignore_errors`` sees nothing
+    but those decodes: an error anywhere else (reading, augmentation, labels) still propagates. Each
+    chunk comes back, in order, as one batch of up to ``chunk_size`` images with how many of its
+    elements failed.
     """
-    def one(*element):
-        decoded = tf.data.Dataset.from_tensors(element).map(lambda *e: (decode(*e), True)).ignore_errors()
-        fallback = tf.data.Dataset.from_tensors((placeholder(*element), False))  # same structure, dropped below
-        return decoded.concatenate(fallback).take(1)
+    def chunk(*elements):  # sequential inside: the chunks run in parallel
+        decoded = tf.data.Dataset.from_tensor_slices(elements).map(decode).ignore_errors().map(augment)
+        empty = tf.nest.map_structure(lambda t: tf.zeros(tf.concat([[0], tf.shape(t)], 0), t.dtype),
+                                      placeholder(*tf.nest.map_structure(lambda t: t[0], elements)))
+        batch = decoded.batch(chunk_size).concatenate(tf.data.Dataset.from_tensors(empty)).take(1)
+        return batch.map(lambda *b: (b, tf.cast(_rows(elements) - _rows(b), tf.int64)))
 
-    def count(item, ok):  # sequential: the table's read-modify-write is not atomic
+    def count(batch, failed):  # sequential: the table's read-modify-write is not atomic
         key = tf.constant("skipped")
-        with tf.control_dependencies([counts.insert(key, counts.lookup(key) + tf.cast(~ok, tf.int64))]):
-            return tf.nest.map_structure(tf.identity, item), tf.identity(ok)
+        with tf.control_dependencies([counts.insert(key, counts.lookup(key) + failed)]):
+            return tf.nest.map_structure(tf.identity, batch)
 
-    dataset = dataset.interleave(one, cycle_length=tf.data.AUTOTUNE, block_length=1,
-                                 num_parallel_calls=tf.data.AUTOTUNE, deterministic=deterministic)
-    def decoded_only(item, ok):
-        return ok
-
-    def drop_flag(item, ok):
-        return item
-
-    return dataset.map(count).filter(decoded_only).map(drop_flag)
+    dataset = dataset.batch(chunk_size).interleave(
+        chunk, cycle_length=tf.data.AUTOTUNE, block_length=1, num_parallel_calls=tf.data.AUTOTUNE,
+        deterministic=deterministic)
+    return dataset.map(count)
 
 
 def check_labels(labels, num_classes: int, source: str, label_offset: int):
@@ -121,8 +131,8 @@ def _order(dataset, training, seed, shuffle_buffer, repeat, skip):
 
 
 def _decoded(dataset, training, image_size, crop, config: PipelineConfig, counts):
-    """Decoded, cropped and augmented ``(image, label)``; only the decode (and crop) may skip an
-    image: augmentation runs after it, where errors propagate."""
+    """Batches (``decode_chunk`` at most) of decoded, cropped and augmented ``(image, label)``; only
+    the decode (and crop) may skip an image: augmentation runs after it, where errors propagate."""
     magnitude = RANDAUGMENT_MAGNITUDE if config.randaugment_magnitude is None else config.randaugment_magnitude
 
     def decode(record, element_seed):
@@ -133,7 +143,7 @@ def _decoded(dataset, training, image_size, crop, config: PipelineConfig, counts
         return preprocessing.preprocess_for_train(image_bytes, image_size, seed=crop_seed, crop=crop), label, element_seed
 
     def placeholder(record, element_seed):
-        return tf.zeros([image_size, image_size, 3], tf.float32), record[1], element_seed
+        return tf.zeros([image_size, image_size, 3], tf.float32), record[1]
 
     def augment_fn(image, label, element_seed):
         augment_seed = tf.random.experimental.stateless_split(element_seed, 2)[1]
@@ -143,8 +153,8 @@ def _decoded(dataset, training, image_size, crop, config: PipelineConfig, counts
             image = aug.randaugment(image, config.randaugment_layers, magnitude, augment_seed)
         return image, label
 
-    dataset = _skip_undecodable(dataset, decode, placeholder, counts, config.deterministic)
-    return dataset.map(augment_fn, num_parallel_calls=tf.data.AUTOTUNE)
+    return _decode_in_chunks(dataset, decode, augment_fn, placeholder, counts, config.deterministic,
+                             decode_chunk(image_size))
 
 
 def build_dataset(
@@ -195,7 +205,7 @@ def build_dataset(
     per_replica = input_context.get_per_replica_batch_size(batch_size) if input_context else batch_size
     dataset = _order(records.dataset, training, seed, config.shuffle_buffer, repeat, skip_batches * per_replica)
     dataset = _decoded(dataset, training, image_size, info.crop, config, info._counts)
-    dataset = dataset.batch(per_replica, drop_remainder=info.drop_remainder)
+    dataset = dataset.rebatch(per_replica, drop_remainder=info.drop_remainder)
     dataset = dataset.map(lambda x, y: (x, check_labels(y, info.num_classes, source, config.label_offset)))
     if training and (config.mixup > 0 or config.cutmix > 0):
         mix_seeds = _seeds(None if seed is None else seed + 1).skip(skip_batches)
