@@ -6,8 +6,10 @@ CPU; XLA on GPU/TPU and off on CPU, where it made B0 ~12x slower.
 """
 from __future__ import annotations
 
+import glob
 import json
 import os
+from collections.abc import Mapping
 
 import tensorflow as tf
 
@@ -19,18 +21,32 @@ def configure_cpu_devices(count: int) -> None:
         tf.config.set_logical_device_configuration(cpu, [tf.config.LogicalDeviceConfiguration()] * count)
 
 
-def _tpu_configured(tpu: str) -> bool:
-    return bool(tpu or os.environ.get("TPU_NAME") or os.path.exists("/dev/accel0"))
+def tpu_configured(tpu: str = "", dev: str = "/dev", environ: Mapping[str, str] = os.environ) -> bool:
+    """Whether a TPU is named (``--tpu``, ``TPU_NAME``) or attached: TPU VMs up to v4 expose
+    ``/dev/accel*``, v5e/v5p/v6e ``/dev/vfio/<N>``; ``/dev/vfio/vfio`` alone is VFIO's control node, on
+    any Linux with VFIO. ``dev`` and ``environ`` let tests point it at a fake machine."""
+    if tpu or environ.get("TPU_NAME"):
+        return True
+    return bool(glob.glob(os.path.join(dev, "accel*")) or glob.glob(os.path.join(dev, "vfio", "[0-9]*")))
+
+
+def tpu_resolver_name(tpu: str = "", environ: Mapping[str, str] = os.environ) -> str:
+    """TPUClusterResolver's ``tpu``: ``--tpu``, else ``TPU_NAME``, else "local", the VM's own chips
+    (None there raises "Please provide a TPU Name")."""
+    return tpu or environ.get("TPU_NAME") or "local"
+
+
+def strategy_kind(name: str, tpu: str = "", dev: str = "/dev", environ: Mapping[str, str] = os.environ) -> str:
+    """The strategy ``auto`` stands for on this machine; any other name is returned as given."""
+    if name != "auto":
+        return name
+    if tpu_configured(tpu, dev, environ):
+        return "tpu"
+    return "mirrored" if len(tf.config.list_physical_devices("GPU")) > 1 else "default"
 
 
 def create_strategy(name: str, tpu: str = "") -> tf.distribute.Strategy:
-    if name == "auto":
-        if _tpu_configured(tpu):
-            name = "tpu"
-        elif len(tf.config.list_physical_devices("GPU")) > 1:
-            name = "mirrored"
-        else:
-            name = "default"
+    name = strategy_kind(name, tpu)
     if name == "default":
         return tf.distribute.get_strategy()
     if name == "mirrored":
@@ -40,8 +56,7 @@ def create_strategy(name: str, tpu: str = "") -> tf.distribute.Strategy:
         # Reads the cluster from TF_CONFIG; RING collectives also work between CPU-only hosts.
         return tf.distribute.MultiWorkerMirroredStrategy()
     if name == "tpu":
-        local = os.path.exists("/dev/accel0") and not os.environ.get("TPU_NAME")
-        resolver = tf.distribute.cluster_resolver.TPUClusterResolver(tpu=tpu or ("local" if local else None))
+        resolver = tf.distribute.cluster_resolver.TPUClusterResolver(tpu=tpu_resolver_name(tpu))
         tf.config.experimental_connect_to_cluster(resolver)
         tf.tpu.experimental.initialize_tpu_system(resolver)
         return tf.distribute.TPUStrategy(resolver)
