@@ -132,7 +132,8 @@ def documented_command():
     """The digits command of docs/training.md's "Progressive learning" section, as its flags."""
     with open(os.path.join(REPO, "docs", "training.md"), encoding="utf-8") as f:
         section = f.read().split("## Progressive learning")[1]
-    line = next(l for l in section.splitlines() if l.startswith("efficientnet-tf train "))
+    # The section also shows the ImageNet command (--recipe v2 --dataset ...); digits is the one without a dataset.
+    line = next(l for l in section.splitlines() if l.startswith("efficientnet-tf train ") and "--dataset" not in l)
     return line.split()[2:]
 
 
