@@ -124,3 +124,12 @@ def preprocess_for_eval(image_bytes, image_size: int, crop_padding: int = CROP_P
     """Center crop of image_size/(image_size+crop_padding), bicubic resize: float32 [S, S, 3] in 0-255."""
     image = decode_and_crop(image_bytes, lambda shape: _center_window(shape, image_size, crop_padding))
     return _resize(image, image_size)
+
+
+def to_dtype(image, dtype) -> tf.Tensor:
+    """A 0-255 ``image`` as ``dtype``: rounded and clipped for an integer dtype (a bare cast truncates
+    and wraps around), cast otherwise."""
+    dtype = tf.as_dtype(dtype)
+    if image.dtype != dtype and dtype.is_integer:
+        image = tf.clip_by_value(tf.round(image), 0.0, 255.0)
+    return tf.cast(image, dtype)

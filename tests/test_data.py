@@ -1,4 +1,4 @@
-"""build_dataset over every source: shapes, info, digits cache, holdout, determinism, bad images, sharding."""
+"""build_dataset over every source: shapes, info, digits cache, holdout, determinism, bad images, sharding, uint8."""
 import os
 
 import numpy as np
@@ -19,13 +19,15 @@ def _cache(tmp_path_factory, monkeypatch):
 
 
 def _drain(dataset):
-    images, labels = zip(*[(x.numpy(), y.numpy()) for x, y in dataset])
-    return np.concatenate(images), np.concatenate(labels)
+    """(images, labels, undecodable images counted) over every batch; the count with count_skips only."""
+    batches = list(dataset)
+    skipped = sum(int(b[2]) for b in batches) if batches and len(batches[0]) == 3 else None
+    return np.concatenate([b[0] for b in batches]), np.concatenate([b[1] for b in batches]), skipped
 
 
 def _check_batches(dataset, batch, size, num_classes):
     for x, y in dataset.take(2):
-        assert x.dtype == tf.float32 and x.shape == (batch, size, size, 3)
+        assert x.dtype == tf.uint8 and x.shape == (batch, size, size, 3)
         assert y.dtype == tf.int32 and y.shape == (batch,)
         assert 0.0 <= float(tf.reduce_min(x)) and float(tf.reduce_max(x)) <= 255.0
         assert 0 <= int(tf.reduce_min(y)) and int(tf.reduce_max(y)) < num_classes
@@ -39,13 +41,13 @@ def test_digits_default_source_offline():
     assert info.steps_per_epoch == 1437 // 64
     _check_batches(train, 64, 32, 10)
     ordered = PipelineConfig(deterministic=True)
-    validation, vinfo = build_dataset("digits", "validation", 24, 100, training=False, config=ordered)
-    images, labels = _drain(validation)
+    validation, vinfo = build_dataset("digits", "validation", 24, 100, training=False, config=ordered, count_skips=True)
+    images, labels, skipped = _drain(validation)
     assert vinfo.num_examples == 360 and images.shape == (360, 24, 24, 3) and vinfo.steps_per_epoch == 4
     # The validation labels are the sklearn targets of the documented permutation (NumPy seed 0).
     order = np.random.RandomState(0).permutation(1797)
     np.testing.assert_array_equal(labels, load_digits().target[order[1437:]])
-    assert vinfo.skipped() == 0
+    assert skipped == 0
     # Digits fill their frame, so the source crops nothing at eval and never flips.
     assert vinfo.crop == digits.CROP and (digits.CROP.crop_padding, digits.CROP.flip) == (0, False)
     full, _ = build_dataset("digits", "validation", 32, 360, training=False, config=ordered)
@@ -67,7 +69,7 @@ def test_digits_tfrecords_read_back_by_tfrecord_reader():
         "labels.txt", "train-00000-of-00002", "train-00001-of-00002", "validation-00000-of-00001"]
     dataset, info = build_dataset(f"tfrecord:{directory}", "train", 32, 100, training=False)
     assert (info.num_examples, info.num_classes) == (1437, 10)
-    images, labels = _drain(dataset)
+    images, labels, _ = _drain(dataset)
     order = np.random.RandomState(0).permutation(1797)
     np.testing.assert_array_equal(np.sort(labels), np.sort(load_digits().target[order[:1437]]))
     # Eval preprocessing of a 32x32 digit at 32 px: the crop is 16 px scaled back up, pixels 0-255.
@@ -93,7 +95,7 @@ def test_tfds_mock_data():
         _check_batches(dataset, 4, 32, 10)
         assert len(list(dataset)) == 3
         dataset, info = build_dataset("tfds:mnist", "validation", 20, 5, training=False, config=nowhere)
-        images, labels = _drain(dataset)
+        images, labels, _ = _drain(dataset)
         assert images.shape == (12, 20, 20, 3) and labels.dtype == np.int32 and info.split == "validation"
 
 
@@ -121,13 +123,12 @@ def test_folder_skips_and_counts_bad_images(tmp_path, training, augment):
     good, bad = _bad_image_folder(tmp_path)
     dataset, info = build_dataset(f"folder:{tmp_path}", "train", 32, 4, training=training,
                                   config=PipelineConfig(augment=augment, validation_split=0.0),  # all of it
-                                  drop_remainder=False, seed=0)
+                                  drop_remainder=False, seed=0, count_skips=True)
     assert (info.num_examples, info.class_names) == (good + bad, ("cat", "dog"))
-    images, labels = _drain(dataset)
+    images, labels, skipped = _drain(dataset)
     assert images.shape == (good, 32, 32, 3) and sorted(labels.tolist()) == [0, 0, 0] + [1] * 7
-    assert info.skipped() == bad and info.log_skipped() == bad
-    _drain(dataset)  # a second epoch counts again
-    assert info.skipped() == 2 * bad
+    assert skipped == bad
+    assert _drain(dataset)[2] == bad  # each pass counts its own
 
 
 @pytest.mark.parametrize("chunk", [1, 2])
@@ -138,10 +139,10 @@ def test_chunks_that_fail_whole_are_counted(tmp_path, monkeypatch, chunk):
     monkeypatch.setattr(pipeline, "decode_chunk", lambda size: chunk)
     good, bad = _bad_image_folder(tmp_path)
     dataset, info = build_dataset(f"folder:{tmp_path}", "train", 32, 3, training=False,
-                                  config=PipelineConfig(validation_split=0.0), drop_remainder=False)
-    images, labels = _drain(dataset)
+                                  config=PipelineConfig(validation_split=0.0), drop_remainder=False, count_skips=True)
+    images, labels, skipped = _drain(dataset)
     assert images.shape == (good, 32, 32, 3) and sorted(labels.tolist()) == [0, 0, 0] + [1] * 7
-    assert info.skipped() == bad
+    assert skipped == bad
 
 
 def test_deterministic_with_seed_gives_identical_batches():
@@ -227,7 +228,8 @@ def test_only_decode_errors_are_skipped(tmp_path, monkeypatch):
     from efficientnet_tf.data import augment
 
     def broken(image, num_layers, magnitude, seed):  # a bug in an augmentation op
-        with tf.control_dependencies([tf.debugging.assert_less(tf.reduce_max(image), -1.0, message="augmentation bug")]):
+        brightest = tf.cast(tf.reduce_max(image), tf.float32)
+        with tf.control_dependencies([tf.debugging.assert_less(brightest, -1.0, message="augmentation bug")]):
             return tf.identity(image)
     monkeypatch.setattr(augment, "randaugment", broken)
     dataset, _ = build_dataset("digits", "train", 32, 8, training=True, config=PipelineConfig(augment="randaugment"),
@@ -242,3 +244,36 @@ def test_only_decode_errors_are_skipped(tmp_path, monkeypatch):
     with pytest.raises(tf.errors.DataLossError):
         _drain(build_dataset(f"tfrecord:{tmp_path}", "validation", 16, 2, training=False,
                              config=PipelineConfig(num_classes=5))[0])
+
+
+def test_batches_are_uint8_rounded_from_the_float_pipeline():
+    ordered = PipelineConfig(deterministic=True)
+    wide, _ = build_dataset("digits", "validation", 24, 90, False, ordered, image_dtype=tf.float32)
+    narrow, _ = build_dataset("digits", "validation", 24, 90, False, ordered)
+    for (xf, yf), (xu, yu) in zip(wide, narrow):
+        assert xf.dtype == tf.float32 and xu.dtype == tf.uint8
+        assert np.any(xf.numpy() != np.round(xf.numpy()))  # unrounded
+        np.testing.assert_array_equal(xu.numpy(), np.clip(np.round(xf.numpy()), 0, 255).astype(np.uint8))
+        np.testing.assert_array_equal(yf.numpy(), yu.numpy())
+    mixed = PipelineConfig(mixup=0.4, augment="randaugment")
+    for dtype in (tf.uint8, tf.float32):
+        dataset, _ = build_dataset("digits", "train", 24, 8, True, mixed, seed=0, image_dtype=dtype, count_skips=True)
+        x, y, skipped = next(iter(dataset))
+        assert (x.dtype, y.dtype, y.shape, skipped.dtype) == (dtype, tf.float32, (8, 10), tf.int64)
+
+
+@pytest.mark.parametrize("policy", ["float32", "mixed_bfloat16"])
+def test_the_model_takes_uint8_batches_as_it_takes_float32(policy):
+    """Keras casts a uint8 batch to the model's float32 input, so the pipeline's uint8 needs no cast."""
+    import keras
+
+    from efficientnet_tf.models.efficientnet import EfficientNetB0
+
+    keras.mixed_precision.set_global_policy(policy)
+    model = EfficientNetB0(weights=None, input_shape=(32, 32, 3), classes=10)
+    images = next(iter(build_dataset("digits", "validation", 32, 4, training=False)[0]))[0]
+    graph = tf.function(lambda x, training: model(x, training=training))
+    for call in (model, graph):
+        np.testing.assert_array_equal(call(images, training=False).numpy(),
+                                      call(tf.cast(images, tf.float32), training=False).numpy())
+        assert call(images, training=True).shape == (4, 10)

@@ -16,7 +16,7 @@ from efficientnet_tf.training import recipes
 
 ROOT = pathlib.Path(efficientnet_tf.__file__).parent
 CALL = ("source", "split", "image_size", "batch_size", "training", "config")
-STREAM = ("seed", "input_context", "drop_remainder", "crop", "repeat", "skip_batches")  # this one stream's
+STREAM = ("seed", "input_context", "drop_remainder", "crop", "repeat", "skip_batches", "image_dtype", "count_skips")  # this one stream's
 
 
 def _settings(cls=PipelineConfig):

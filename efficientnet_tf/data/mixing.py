@@ -1,11 +1,14 @@
 """Mixup and cutmix: they act on a batch, after batching, and turn its labels into mixed one-hot rows.
 
 Each batch is mixed with itself reversed, so no second pipeline is needed; every draw takes a
-stateless seed, so a run with a fixed seed is reproducible.
+stateless seed, so a run with a fixed seed is reproducible. Images keep their dtype: uint8 ones are
+mixed in float32 and rounded back.
 """
 from __future__ import annotations
 
 import tensorflow as tf
+
+from efficientnet_tf import preprocessing
 
 
 def _beta(shape, alpha: float, seed):
@@ -19,8 +22,8 @@ def mixup(images, labels, alpha: float, seed):
     """Mix each example with the batch reversed, weight max(l, 1-l), l ~ Beta(alpha, alpha) (reference)."""
     weight = _beta([tf.shape(images)[0]], alpha, seed)
     weight = tf.maximum(weight, 1.0 - weight)
-    images = _mix(images, images[::-1], weight[:, None, None, None])
-    return images, _mix(labels, labels[::-1], weight[:, None])
+    mixed = _mix(tf.cast(images, tf.float32), tf.cast(images[::-1], tf.float32), weight[:, None, None, None])
+    return preprocessing.to_dtype(mixed, images.dtype), _mix(labels, labels[::-1], weight[:, None])
 
 
 def cutmix(images, labels, alpha: float, seed):

@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import dataclasses
-import logging
 import math
 from typing import Optional, Tuple
 
@@ -13,9 +12,6 @@ from efficientnet_tf.data import augment as aug
 from efficientnet_tf.data import mixing
 from efficientnet_tf.data import common, sources
 from efficientnet_tf.data.config import AUGMENTS, RANDAUGMENT_MAGNITUDE, PipelineConfig
-
-logger = logging.getLogger(__name__)
-
 
 @dataclasses.dataclass
 class DatasetInfo:
@@ -30,7 +26,6 @@ class DatasetInfo:
     batch_size: int  # global batch size
     drop_remainder: bool
     crop: preprocessing.CropPolicy  # what the pipeline used; serving should crop the same way
-    _counts: tf.lookup.experimental.MutableHashTable = dataclasses.field(repr=False)
     classes_from: str = ""  # where num_classes came from (--num-classes, labels.txt, ...), for the log
     notes: Tuple[str, ...] = ()  # counts, for the run's log
     files: Tuple[str, ...] = ()  # the files this split reads (all workers), where it reads files
@@ -40,24 +35,6 @@ class DatasetInfo:
         """Batches in one pass over the split (before any bad images are skipped)."""
         divide = math.floor if self.drop_remainder else math.ceil
         return int(divide(self.num_examples / self.batch_size))
-
-    def skipped(self) -> int:
-        """Images skipped as undecodable so far, summed over all passes of this dataset (exact)."""
-        return int(self._counts.lookup(tf.constant("skipped")).numpy())
-
-    def log_skipped(self) -> int:
-        """Log (warning) and return the skipped count; call it at the end of an epoch."""
-        skipped = self.skipped()
-        if skipped:
-            logger.warning("%s/%s: skipped %d undecodable images", self.source, self.split, skipped)
-        return skipped
-
-
-def _counters() -> tf.lookup.experimental.MutableHashTable:
-    """Image counters on the CPU beside tf.data: a table, not a tf.Variable, so that a strategy
-    scope cannot mirror it onto accelerators the input pipeline cannot reach."""
-    with tf.init_scope(), tf.device("/CPU:0"):
-        return tf.lookup.experimental.MutableHashTable(tf.string, tf.int64, default_value=0)
 
 
 def decode_chunk(image_size: int) -> int:
@@ -71,30 +48,53 @@ def _rows(structure):
     return tf.shape(tf.nest.flatten(structure)[0])[0]
 
 
-def _decode_in_chunks(dataset, decode, augment, placeholder, counts, deterministic, chunk_size):
-    """Batches of ``augment(decode(element))``, dropping (and counting) only elements whose decode fails.
+def _failures(index, first):
+    """Per decoded row (``index``: its position among the chunk's elements), the first-pass elements
+    that failed since the row before; and those that failed after the last row."""
+    ok = tf.scatter_nd(index[:, None], tf.ones_like(index), tf.shape(first))
+    failed = tf.where(first, tf.cast(1 - ok, tf.int64), 0)
+    before = tf.gather(tf.cumsum(failed, exclusive=True), index)
+    credit = before - tf.concat([tf.zeros([1], tf.int64), before[:-1]], 0)
+    return credit, tf.reduce_sum(failed) - tf.reduce_sum(credit)
+
+
+def _carry(pending, chunk):
+    """A ``scan`` step: failures no row of their chunk could take go to the first row of a later chunk."""
+    rows, credit, trailing = chunk
+    credit += pending * tf.one_hot(0, tf.size(credit), dtype=tf.int64)
+    return tf.where(tf.size(credit) > 0, trailing, pending + trailing), (rows, credit)
+
+
+def _decode_in_chunks(dataset, decode, augment, chunk_size, trailer):
+    """Batches of ``(augment(decode(record, seed)), credit)``, dropping only elements whose decode fails.
 
     Elements are decoded in chunks, each in a dataset of its own whose ``ignore_errors`` sees nothing
     but those decodes: an error anywhere else (reading, augmentation, labels) still propagates. Each
-    chunk comes back, in order, as one batch of up to ``chunk_size`` images with how many of its
-    elements failed.
+    chunk comes back, in order, as one batch of up to ``chunk_size`` rows. ``credit`` (int64 per row)
+    counts the failures of the stream's first pass since the row before, so that a sum over the rows
+    taken counts each failure before them once. With ``trailer`` (a finite stream) a last chunk of one
+    placeholder row takes the failures after the last decoded row; rows are then ``(image, label, real)``,
+    ``real`` False for the placeholder.
     """
-    def chunk(*elements):  # sequential inside: the chunks run in parallel
-        decoded = tf.data.Dataset.from_tensor_slices(elements).map(decode).ignore_errors().map(augment)
-        empty = tf.nest.map_structure(lambda t: tf.zeros(tf.concat([[0], tf.shape(t)], 0), t.dtype),
-                                      placeholder(*tf.nest.map_structure(lambda t: t[0], elements)))
+    def chunk(records, seeds, first):  # sequential inside: the chunks run in parallel
+        elements = tf.data.Dataset.from_tensor_slices((records, seeds, tf.range(_rows(first))))
+        decoded = elements.map(lambda record, seed, i: (decode(record, seed), i)).ignore_errors()
+        decoded = decoded.map(lambda image_label_seed, i: (augment(*image_label_seed), i))
+        empty = tf.nest.map_structure(lambda s: tf.zeros([0, *s.shape], s.dtype), decoded.element_spec)
         batch = decoded.batch(chunk_size).concatenate(tf.data.Dataset.from_tensors(empty)).take(1)
-        return batch.map(lambda *b: (b, tf.cast(_rows(elements) - _rows(b), tf.int64)))
+        return batch.map(lambda rows, index: (rows, *_failures(index, first)))
 
-    def count(batch, failed):  # sequential: the table's read-modify-write is not atomic
-        key = tf.constant("skipped")
-        with tf.control_dependencies([counts.insert(key, counts.lookup(key) + failed)]):
-            return tf.nest.map_structure(tf.identity, batch)
-
-    dataset = dataset.batch(chunk_size).interleave(
+    chunks = dataset.batch(chunk_size).interleave(  # in order: the failures' place in the stream is exact
         chunk, cycle_length=tf.data.AUTOTUNE, block_length=1, num_parallel_calls=tf.data.AUTOTUNE,
-        deterministic=deterministic)
-    return dataset.map(count)
+        deterministic=True)
+    if not trailer:
+        return chunks.scan(tf.constant(0, tf.int64), _carry)
+    image, label = (tf.zeros([1, *spec.shape[1:]], spec.dtype) for spec in chunks.element_spec[0])
+    placeholder = ((image, label, tf.constant([False])), tf.zeros([1], tf.int64), tf.constant(0, tf.int64))
+    chunks = chunks.map(lambda rows, credit, trailing: ((*rows, tf.ones_like(credit, tf.bool)), credit, trailing))
+    chunks = chunks.concatenate(tf.data.Dataset.from_tensors(placeholder)).scan(tf.constant(0, tf.int64), _carry)
+    # Chunks with no row left (their failures carried on), and the placeholder unless it took some.
+    return chunks.filter(lambda rows, credit: tf.reduce_any(rows[2]) | tf.reduce_any(credit > 0))
 
 
 def check_labels(labels, num_classes: int, source: str, label_offset: int):
@@ -118,32 +118,46 @@ def _seeds(seed: Optional[int]) -> tf.data.Dataset:
     return tf.data.Dataset.random(seed=seed, rerandomize_each_iteration=True).batch(2)
 
 
+def _first_pass(dataset, repeat):
+    """``(*element, first)``: ``first`` is True on the stream's first pass (the one an epoch is for);
+    ``repeat`` makes the stream endless, each pass reshuffled (``dataset`` is iterated anew)."""
+    if not repeat:
+        return dataset.map(lambda *element: (*element, True))
+
+    def count(passes, indexed):
+        index, element = indexed
+        passes += tf.cast(tf.equal(index, 0), tf.int64)
+        return passes, (*element, tf.equal(passes, 0))
+
+    return dataset.enumerate().repeat().scan(tf.constant(-1, tf.int64), count)
+
+
 def _order(dataset, training, seed, shuffle_buffer, repeat, skip):
-    """Shuffled (training) ``((image_bytes, label), element_seed)`` pairs; ``repeat`` makes the
-    stream endless (each pass reshuffled) and its first ``skip`` records are dropped before decode."""
-    if not training:
-        return dataset.map(lambda image, label: ((image, label), tf.zeros([2], tf.int64)))
-    dataset = dataset.shuffle(shuffle_buffer, seed=seed, reshuffle_each_iteration=True)
-    dataset = tf.data.Dataset.zip(dataset, _seeds(seed))
-    if repeat:
-        dataset = dataset.repeat()
+    """Shuffled (training) ``((image_bytes, label), element_seed, first)``, passes marked by
+    :func:`_first_pass`; its first ``skip`` records are dropped before decode."""
+    if training:
+        dataset = tf.data.Dataset.zip(dataset.shuffle(shuffle_buffer, seed=seed, reshuffle_each_iteration=True),
+                                      _seeds(seed))
+    else:
+        dataset = dataset.map(lambda image, label: ((image, label), tf.zeros([2], tf.int64)))
+    dataset = _first_pass(dataset, repeat)
     return dataset.skip(skip) if skip else dataset
 
 
-def _decoded(dataset, training, image_size, crop, config: PipelineConfig, counts):
-    """Batches (``decode_chunk`` at most) of decoded, cropped and augmented ``(image, label)``; only
-    the decode (and crop) may skip an image: augmentation runs after it, where errors propagate."""
+def _decoded(dataset, training, image_size, crop, config: PipelineConfig, image_dtype, trailer):
+    """Chunks (``decode_chunk`` at most) of decoded, cropped and augmented ``image_dtype`` images, as
+    :func:`_decode_in_chunks` gives them; only the decode (and crop) may skip an image: augmentation runs
+    after it, where errors propagate."""
     magnitude = RANDAUGMENT_MAGNITUDE if config.randaugment_magnitude is None else config.randaugment_magnitude
 
     def decode(record, element_seed):
         image_bytes, label = record
-        if not training:
-            return preprocessing.preprocess_for_eval(image_bytes, image_size, crop.crop_padding), label, element_seed
-        crop_seed = tf.random.experimental.stateless_split(element_seed, 2)[0]
-        return preprocessing.preprocess_for_train(image_bytes, image_size, seed=crop_seed, crop=crop), label, element_seed
-
-    def placeholder(record, element_seed):
-        return tf.zeros([image_size, image_size, 3], tf.float32), record[1]
+        if training:
+            crop_seed = tf.random.experimental.stateless_split(element_seed, 2)[0]
+            image = preprocessing.preprocess_for_train(image_bytes, image_size, seed=crop_seed, crop=crop)
+        else:
+            image = preprocessing.preprocess_for_eval(image_bytes, image_size, crop.crop_padding)
+        return preprocessing.to_dtype(image, image_dtype), label, element_seed
 
     def augment_fn(image, label, element_seed):
         augment_seed = tf.random.experimental.stateless_split(element_seed, 2)[1]
@@ -153,8 +167,7 @@ def _decoded(dataset, training, image_size, crop, config: PipelineConfig, counts
             image = aug.randaugment(image, config.randaugment_layers, magnitude, augment_seed)
         return image, label
 
-    return _decode_in_chunks(dataset, decode, augment_fn, placeholder, counts, config.deterministic,
-                             decode_chunk(image_size))
+    return _decode_in_chunks(dataset, decode, augment_fn, decode_chunk(image_size), trailer)
 
 
 def build_dataset(
@@ -171,8 +184,10 @@ def build_dataset(
     crop: Optional[preprocessing.CropPolicy] = None,
     repeat: bool = False,
     skip_batches: int = 0,
+    image_dtype: tf.DType = tf.uint8,
+    count_skips: bool = False,
 ) -> Tuple[tf.data.Dataset, DatasetInfo]:
-    """Batches of ``(images float32 [B, S, S, 3] in 0-255, labels int32 [B])`` and a :class:`DatasetInfo`.
+    """Batches of ``(images uint8 [B, S, S, 3], labels int32 [B])`` and a :class:`DatasetInfo`.
 
     ``config`` holds the settings (see :class:`PipelineConfig` and :mod:`efficientnet_tf.data.sources`);
     the keywords describe this one stream. ``training`` selects the random crop + flip (+ augmentation,
@@ -182,13 +197,24 @@ def build_dataset(
     random op; with ``config.deterministic`` as well, two builds give identical batches (and each epoch
     differs from the last). With ``input_context`` the dataset reads this worker's shard and batches at
     ``input_context.get_per_replica_batch_size(batch_size)``. ``drop_remainder`` defaults to
-    ``training``. Only undecodable images are skipped, and counted (:meth:`DatasetInfo.skipped`).
-    ``crop`` overrides the source's crop policy (the reference's, except for ``digits``).
+    ``training``. ``crop`` overrides the source's crop policy (the reference's, except for ``digits``).
+    Images are rounded to ``image_dtype`` uint8 (a quarter of float32's bytes to the device; the model
+    casts and normalizes) after augmentation and again after mixup; ``tf.float32`` keeps them unrounded.
 
     Training only: ``repeat`` gives an endless stream of passes, batched across pass ends (what a
     trainer's epoch draws from); ``skip_batches`` drops that many batches from its start, as encoded
     records before any decode, so a resumed epoch continues where it stopped: exactly, when
     deterministic and when no image was undecodable among those skipped.
+
+    Only undecodable images are skipped. With ``count_skips`` each batch is ``(images, labels, skipped)``,
+    ``skipped`` an int64 scalar: the undecodable images of the stream's first pass since the batch
+    before, so that the sum over the batches taken counts those before the last row taken, each once,
+    whatever the timing and parallelism. With ``repeat`` that is the epoch's own pass: ``steps_per_epoch``
+    batches count the whole split (this pipeline's shard) when they reach past the pass's end, as they do
+    once more images fail than ``num_examples % batch_size``. A finite stream without ``drop_remainder``
+    (evaluation) counts every undecodable image over all its batches: the last ones in the last batch,
+    or in a batch of zero rows (also when nothing decodes). With ``drop_remainder`` those after the last
+    full batch are dropped with it; ``skip_batches`` drops those among the records it skips.
     """
     config = config or PipelineConfig()
     if config.augment not in AUGMENTS:
@@ -201,18 +227,28 @@ def build_dataset(
         source=source, split=split, num_examples=records.num_examples, num_classes=records.num_classes,
         class_names=records.class_names, image_size=image_size, batch_size=batch_size,
         drop_remainder=training if drop_remainder is None else drop_remainder, crop=crop or records.crop,
-        _counts=_counters(), classes_from=records.classes_from, notes=records.notes, files=records.files)
+        classes_from=records.classes_from, notes=records.notes, files=records.files)
+    trailer = count_skips and not (repeat or info.drop_remainder)
     per_replica = input_context.get_per_replica_batch_size(batch_size) if input_context else batch_size
     dataset = _order(records.dataset, training, seed, config.shuffle_buffer, repeat, skip_batches * per_replica)
-    dataset = _decoded(dataset, training, image_size, info.crop, config, info._counts)
+    dataset = _decoded(dataset, training, image_size, info.crop, config, image_dtype, trailer)
     dataset = dataset.rebatch(per_replica, drop_remainder=info.drop_remainder)
-    dataset = dataset.map(lambda x, y: (x, check_labels(y, info.num_classes, source, config.label_offset)))
+
+    def batch(rows, credit):
+        images, labels, *real = rows
+        if real:  # the trailer's placeholder row, the stream's last
+            kept = tf.reduce_sum(tf.cast(real[0], tf.int32))
+            images, labels = images[:kept], labels[:kept]
+        labels = check_labels(labels, info.num_classes, source, config.label_offset)
+        return (images, labels, tf.reduce_sum(credit)) if count_skips else (images, labels)
+
+    dataset = dataset.map(batch)
     if training and (config.mixup > 0 or config.cutmix > 0):
         mix_seeds = _seeds(None if seed is None else seed + 1).skip(skip_batches)
         dataset = tf.data.Dataset.zip(dataset, mix_seeds).map(
-            lambda batch, s: mixing.mix_batch(batch[0], batch[1], info.num_classes, config.mixup, config.cutmix, s),
-            num_parallel_calls=tf.data.AUTOTUNE,
-        )
+            lambda batch, s: (*mixing.mix_batch(batch[0], batch[1], info.num_classes, config.mixup, config.cutmix, s),
+                              *batch[2:]),
+            num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)  # in order: each batch's count stays in place
     dataset = dataset.prefetch(tf.data.AUTOTUNE)
     options = tf.data.Options()
     options.deterministic = config.deterministic

@@ -71,10 +71,10 @@ def from_folder(folder: str, image_size: int, num_images: int, crop_padding: int
 def from_source(source: str, image_size: int, num_images: int, data_dir: Optional[str]) -> HeldOut:
     from efficientnet_tf.data import PipelineConfig, build_dataset
 
-    settings = PipelineConfig(data_dir=data_dir)
-    train, _ = build_dataset(source, "train", image_size, 32, training=False, config=settings)
+    read = {"config": PipelineConfig(data_dir=data_dir), "image_dtype": tf.float32}  # float32: what exports take
+    train, _ = build_dataset(source, "train", image_size, 32, training=False, **read)
     calibration = [x[None] for x in train.map(lambda x, *_: x).unbatch().take(num_images).as_numpy_iterator()]
-    val, _ = build_dataset(source, "validation", image_size, num_images, training=False, config=settings)
+    val, _ = build_dataset(source, "validation", image_size, num_images, training=False, **read)
     check = next(iter(val))[0].numpy()
     return HeldOut(calibration, check, f"{source}: {len(calibration)} train images calibrate, "
                    f"{len(check)} validation images check")

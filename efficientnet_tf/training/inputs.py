@@ -1,4 +1,4 @@
-"""The run's datasets: every split it needs opened before the first step, and their skipped counts.
+"""The run's datasets: every split it needs opened before the first step.
 
 Opening a split finds its files, counts its images and settles ``num_classes``, so a missing split,
 an empty class folder or a source with no images fails at start, never after an epoch. The training
@@ -12,6 +12,10 @@ checkpoints stay as they are; checkpointing the tf.data iterator instead would a
 buffer (10,000 JPEGs, ~1.1 GB) per input pipeline to every backup, and cannot be done through
 the tf.data service. Exact needs ``deterministic`` (parallel reads in a fixed order). Through the
 tf.data service the stream is one endless job and a resumed epoch gets fresh batches (logged).
+
+Every batch is ``(images, labels, skipped)``: ``build_dataset(count_skips=True)``, so the undecodable
+images are counted where the pipeline runs (this host, a TPU host, a tf.data service worker) and summed
+by the steps on the device: an epoch's batches count those of its own pass, an evaluation's all.
 """
 from __future__ import annotations
 
@@ -41,7 +45,6 @@ class Inputs:
         held_out = cfg.data.holdout > 0 or cfg.data.holdout_shards > 0
         self.eval_split = "minival" if held_out else "validation"
         self._service = None  # the tf.data service's iterator, when there is one
-        self._built = {}  # split -> DatasetInfos of every dataset built (one per input pipeline)
         self.pipeline = cfg.data
         self.info = self._build("train", training=True)[1]
         self.num_classes = self.info.num_classes
@@ -49,7 +52,6 @@ class Inputs:
         self.infos = {"train": self.info}
         for split in dict.fromkeys([self.eval_split, "validation"]):
             self.infos[split] = self._build(split, training=False)[1]
-        self._built.clear()  # the datasets above were only opened, never read
 
     def log(self) -> None:
         print(f"data: {self.num_classes} classes, from {self.info.classes_from}", flush=True)
@@ -61,10 +63,10 @@ class Inputs:
         cfg = self.cfg
         size, pipeline = (stage.image_size, stage.pipeline(self.pipeline)) if stage else (cfg.model.image_size, self.pipeline)
         dataset, info = data.build_dataset(cfg.data.dataset, split, size, cfg.batch_size, training, pipeline,
-                                           input_context=input_context, **{"seed": cfg.seed, **stream})
+                                           input_context=input_context, count_skips=True,
+                                           **{"seed": cfg.seed, **stream})
         if training and self.wrap_train:
             dataset = self.wrap_train(dataset)
-        self._built.setdefault(split, []).append(info)
         return dataset, info
 
     def train_dataset(self, input_context=None, epoch: int = 0, steps_done: int = 0,
@@ -91,14 +93,6 @@ class Inputs:
 
     def eval_batches(self, split):
         return self.strategy.distribute_datasets_from_function(lambda ctx: self._build(split, False, ctx)[0])
-
-    def skipped(self, split) -> int:
-        """Undecodable images skipped so far in every dataset built for ``split``."""
-        return sum(info.skipped() for info in self._built.get(split, []))
-
-    def forget(self, split) -> None:
-        """Start counting ``split``'s skipped images afresh (before each evaluation)."""
-        self._built.pop(split, None)
 
 
 def epoch_seed(seed: int, epoch: int) -> int:
