@@ -15,18 +15,21 @@ crop, owns its checkpoint managers, and reads a finished run back.
       assets.extra/               class_names.txt, crop_padding.txt: the labels and the eval crop
       saved_model/                the SavedModel, with its own assets.extra/ (the same two files)
 
+The paths are strings, local or at a URL such as ``gs://bucket/runs/b0`` (:mod:`efficientnet_tf.files`).
+
 Security: a SavedModel or legacy ``.h5`` is a program (TensorFlow's SECURITY.md); only ``.keras``
 files are loaded here, with ``safe_mode=True``.
 """
 from __future__ import annotations
 
-from pathlib import Path
+import os
 from typing import Dict, List, Optional, Sequence
 
 import keras
 import tensorflow as tf
 
-from efficientnet_tf import preprocessing
+from efficientnet_tf import files, preprocessing
+from efficientnet_tf.files import join
 
 MODEL_FILE = "model.keras"
 SAVED_MODEL_DIR = "saved_model"
@@ -45,43 +48,44 @@ RESUME_FROM = ("backup", "checkpoints")
 
 
 class RunDir:
-    """Paths of one run's artifacts under ``root`` (``Path`` objects; ``str()`` them for TF APIs)."""
+    """Paths (strings) of one run's artifacts under ``root``, a local path or a URL."""
 
     def __init__(self, root):
-        self.root = Path(root)
+        self.root = os.fspath(root)
 
     def __fspath__(self) -> str:
-        return str(self.root)
+        return self.root
 
-    model = property(lambda self: self.root / MODEL_FILE)
-    saved_model = property(lambda self: self.root / SAVED_MODEL_DIR)
-    config = property(lambda self: self.root / CONFIG_FILE)
-    history = property(lambda self: self.root / HISTORY_FILE)
-    metrics = property(lambda self: self.root / METRICS_FILE)
-    curves = property(lambda self: self.root / CURVES_FILE)
+    model = property(lambda self: join(self.root, MODEL_FILE))
+    saved_model = property(lambda self: join(self.root, SAVED_MODEL_DIR))
+    config = property(lambda self: join(self.root, CONFIG_FILE))
+    history = property(lambda self: join(self.root, HISTORY_FILE))
+    metrics = property(lambda self: join(self.root, METRICS_FILE))
+    curves = property(lambda self: join(self.root, CURVES_FILE))
 
-    def logs(self, kind: str) -> Path:
+    def logs(self, kind: str) -> str:
         """TensorBoard event folder: ``kind`` is ``train`` or ``eval``."""
-        return self.root / LOGS_DIR / kind
+        return join(self.root, LOGS_DIR, kind)
 
-    def checkpoints(self, kind: str) -> Path:
+    def checkpoints(self, kind: str) -> str:
         if kind not in CHECKPOINT_KEEP:
             raise ValueError(f"unknown checkpoint kind {kind!r}; expected one of {sorted(CHECKPOINT_KEEP)}")
-        return self.root / kind
+        return join(self.root, kind)
 
     def worker(self, task_type: str, task_id: int) -> "RunDir":
         """A non-chief worker's own run directory (all workers must save together)."""
-        return RunDir(self.root / WORKERS_DIR / f"{task_type}-{task_id}")
+        return RunDir(join(self.root, WORKERS_DIR, f"{task_type}-{task_id}"))
 
     def checkpoint_managers(self, checkpoint: tf.train.Checkpoint) -> Dict[str, tf.train.CheckpointManager]:
-        return {kind: tf.train.CheckpointManager(checkpoint, str(self.checkpoints(kind)), keep)
+        return {kind: tf.train.CheckpointManager(checkpoint, self.checkpoints(kind), keep)
                 for kind, keep in CHECKPOINT_KEEP.items()}
 
     def save_model(self, model: keras.Model, class_names: Optional[Sequence[str]] = None,
-                   crop_padding: int = preprocessing.CROP_PADDING) -> Path:
-        """``model.keras`` plus the labels and eval crop it was validated with, next to it."""
-        self.root.mkdir(parents=True, exist_ok=True)
-        model.save(self.model)
+                   crop_padding: int = preprocessing.CROP_PADDING) -> str:
+        """``model.keras`` plus the labels and eval crop it was validated with, next to it (Keras writes
+        a ``.keras`` file to a URL itself)."""
+        with files.atomic_output(self.model) as partial:
+            model.save(partial)
         write_stored(self.root, class_names, crop_padding)
         return self.model
 
@@ -95,23 +99,29 @@ def newest_checkpoint(managers: Dict[str, tf.train.CheckpointManager]) -> Option
 
 def write_stored(directory, class_names: Optional[Sequence[str]], crop_padding: int) -> None:
     """``assets.extra/crop_padding.txt`` and, when known, ``assets.extra/class_names.txt`` (one per line)."""
-    extra = Path(directory) / ASSETS_EXTRA_DIR
-    extra.mkdir(parents=True, exist_ok=True)
-    (extra / CROP_PADDING_FILE).write_text(f"{int(crop_padding)}\n", encoding="utf-8")
+    extra = join(directory, ASSETS_EXTRA_DIR)
+    stored = {CROP_PADDING_FILE: [str(int(crop_padding))]}
     if class_names is not None:
-        (extra / CLASS_NAMES_FILE).write_text("\n".join(class_names) + "\n", encoding="utf-8")
+        stored[CLASS_NAMES_FILE] = class_names
+    for filename, lines in stored.items():
+        files.write(join(extra, filename), "\n".join(lines) + "\n")
 
 
 def is_saved_model(path) -> bool:
-    return (Path(path) / "saved_model.pb").is_file()
+    return _is_file(join(path, "saved_model.pb"))
+
+
+def _is_file(path: str) -> bool:
+    return tf.io.gfile.exists(path) and not tf.io.gfile.isdir(path)
 
 
 def _stored(path, filename: str) -> Optional[List[str]]:
     """Lines of an ``assets.extra`` file in a SavedModel, a run directory or its ``saved_model/``."""
-    for d in (Path(path), Path(path) / SAVED_MODEL_DIR):
-        f = d / ASSETS_EXTRA_DIR / filename
-        if f.is_file():
-            return f.read_text(encoding="utf-8").splitlines()
+    for d in (path, join(path, SAVED_MODEL_DIR)):
+        f = join(d, ASSETS_EXTRA_DIR, filename)
+        if _is_file(f):
+            with tf.io.gfile.GFile(f) as text:
+                return text.read().splitlines()
     return None
 
 

@@ -47,9 +47,9 @@ def test_layout_is_the_documented_one(run):
     assert (root / "assets.extra" / "crop_padding.txt").read_text("utf-8") == "0\n"
     r = RunDir(root)
     assert [r.config, r.history, r.metrics, r.saved_model] == [
-        root / "config.json", root / "history.csv", root / "metrics.json", root / "saved_model"]
-    assert r.logs("eval") == root / "logs" / "eval"
-    assert r.worker("worker", 2).root == root / "workers" / "worker-2"
+        f"{root}/config.json", f"{root}/history.csv", f"{root}/metrics.json", f"{root}/saved_model"]
+    assert r.logs("eval") == f"{root}/logs/eval"
+    assert r.worker("worker", 2).root == f"{root}/workers/worker-2"
     with pytest.raises(ValueError, match="unknown checkpoint kind"):
         r.checkpoints("latest")
 

@@ -115,8 +115,7 @@ def resolve(given: Dict[str, object]) -> Tuple[config_lib.TrainConfig, str]:
     holds only those, by dotted path, plus ``config``). A bad value raises ValueError."""
     data = {}
     if "config" in given:
-        with open(given["config"], encoding="utf-8") as f:
-            data = json.load(f)
+        data = config_lib.read(given["config"])
     paths = {path for path, _, _ in fields()}
     data = _deep_update(data, _nest({k: v for k, v in given.items() if k in paths}))
     cfg = config_lib.resolve(config_lib.from_dict(data))

@@ -54,5 +54,5 @@ def export_run(cfg: config_lib.TrainConfig, model: keras.Model, ema, info, out_d
         serving.set_weights(model.get_weights())
     run = RunDir(out_dir)
     run.save_model(serving, info.class_names, info.crop.crop_padding)
-    export_saved_model(serving, str(run.saved_model), class_names=info.class_names,
+    export_saved_model(serving, run.saved_model, class_names=info.class_names,
                        image_size=cfg.model.image_size, crop_padding=info.crop.crop_padding)

@@ -15,15 +15,19 @@ from __future__ import annotations
 import copy
 import dataclasses
 import json
+import os
 from typing import Any, Dict, Optional
 
+import tensorflow as tf
+
+from efficientnet_tf import files
 from efficientnet_tf.data.config import DataConfig
 from efficientnet_tf.data.config import setting as _f
 from efficientnet_tf.models.variants import get_variant
 from efficientnet_tf.training import progressive, recipes
 
 __all__ = ["DataConfig", "ModelConfig", "OptimizerConfig", "ProgressiveConfig", "RuntimeConfig", "TrainConfig", "from_dict", "is_resolved",
-           "load", "resolve", "save"]
+           "load", "read", "resolve", "save"]
 
 
 @dataclasses.dataclass
@@ -155,11 +159,15 @@ def is_resolved(cfg: TrainConfig) -> bool:
     return resolve(copy.deepcopy(cfg)) == cfg
 
 
+def read(path: str) -> Dict[str, Any]:
+    """A config file's JSON, local or at a URL (``tf.io.gfile``)."""
+    with tf.io.gfile.GFile(os.fspath(path)) as f:
+        return json.load(f)
+
+
 def load(path: str) -> TrainConfig:
-    with open(path, encoding="utf-8") as f:
-        return from_dict(json.load(f))
+    return from_dict(read(path))
 
 
 def save(cfg: TrainConfig, path: str) -> None:
-    with open(path, "w", encoding="utf-8") as f:
-        json.dump(cfg.to_dict(), f, indent=2, sort_keys=True)
+    files.write(path, json.dumps(cfg.to_dict(), indent=2, sort_keys=True))

@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
-import shutil
 import signal
 import statistics
 import time
@@ -30,6 +29,7 @@ from typing import Callable, Dict, Optional
 import keras
 import tensorflow as tf
 
+from efficientnet_tf import files
 from efficientnet_tf.run_dir import RunDir, newest_checkpoint
 from efficientnet_tf.training import outputs, progressive
 from efficientnet_tf.training.config import TrainConfig
@@ -192,12 +192,12 @@ class Loop:
                    "precision": steps.model.dtype_policy.name, "replicas": steps.strategy.num_replicas_in_sync,
                    "train_skipped": self.inputs.skipped("train"), "steps_per_loop": self.steps_per_loop,
                    "train_calls": steps.train_calls}
-        outputs.write_json(str(run.metrics), metrics)
+        outputs.write_json(run.metrics, metrics)
         if history:
-            outputs.plot_curves(str(run.curves), history)
+            outputs.plot_curves(run.curves, history)
         if self.export:
             self.export()
-        shutil.rmtree(run.checkpoints("backup"), ignore_errors=True)
+        files.remove(run.checkpoints("backup"))
         print(f"Held-out ({metrics['split']}, {metrics['examples']} images, {metrics['skipped']} skipped) "
               f"top-1 {metrics['top1']:.4f} top-5 {metrics['top5']:.4f} loss {metrics['loss']:.4f}", flush=True)
         return metrics

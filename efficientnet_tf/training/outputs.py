@@ -1,13 +1,16 @@
-"""Run artefacts in model_dir: history.csv (one row per epoch), metrics.json and training_curves.png."""
+"""Run artefacts in model_dir: history.csv (one row per epoch), metrics.json and training_curves.png,
+written through ``tf.io.gfile`` so that model_dir may be a URL."""
 from __future__ import annotations
 
 import csv
+import io
 import json
-import os
 from typing import Dict, List
 
 import tensorflow as tf
 from tensorflow.core.framework import summary_pb2
+
+from efficientnet_tf import files
 
 # TensorBoard's scalar-plugin tag, written with the core op: tf.summary.scalar needs the
 # tensorboard package, which TensorFlow 2.21 no longer installs.
@@ -16,18 +19,20 @@ _SCALAR = summary_pb2.SummaryMetadata(plugin_data=summary_pb2.SummaryMetadata.Pl
 
 def read_history(path: str) -> List[Dict[str, float]]:
     """Rows of an earlier (interrupted) run, so a resumed run's history stays complete."""
-    if not os.path.exists(path):
+    if not tf.io.gfile.exists(path):
         return []
-    with open(path, newline="", encoding="utf-8") as f:
-        return [{k: float(v) for k, v in row.items() if v != ""} for row in csv.DictReader(f)]
+    with tf.io.gfile.GFile(path) as f:
+        rows = csv.DictReader(io.StringIO(f.read(), newline=""))
+        return [{k: float(v) for k, v in row.items() if v != ""} for row in rows]
 
 
 def write_history(path: str, rows: List[Dict[str, float]]) -> None:
     fields = list(dict.fromkeys(k for row in rows for k in row))
-    with open(path, "w", newline="", encoding="utf-8") as f:
-        writer = csv.DictWriter(f, fieldnames=fields)
-        writer.writeheader()
-        writer.writerows({k: f"{v:.8g}" for k, v in row.items()} for row in rows)
+    text = io.StringIO(newline="")
+    writer = csv.DictWriter(text, fieldnames=fields)
+    writer.writeheader()
+    writer.writerows({k: f"{v:.8g}" for k, v in row.items()} for row in rows)
+    files.write(path, text.getvalue())
 
 
 def write_scalars(writer, step: int, scalars: Dict[str, float]) -> None:
@@ -39,8 +44,7 @@ def write_scalars(writer, step: int, scalars: Dict[str, float]) -> None:
 
 
 def write_json(path: str, data: Dict) -> None:
-    with open(path, "w", encoding="utf-8") as f:
-        json.dump(data, f, indent=2, sort_keys=True)
+    files.write(path, json.dumps(data, indent=2, sort_keys=True))
 
 
 def plot_curves(path: str, rows: List[Dict[str, float]]) -> None:
@@ -62,5 +66,7 @@ def plot_curves(path: str, rows: List[Dict[str, float]]) -> None:
         ax.grid(True, alpha=0.3)
         ax.legend()
     fig.tight_layout()
-    fig.savefig(path, dpi=100)
+    png = io.BytesIO()  # matplotlib writes local files only
+    fig.savefig(png, format="png", dpi=100)
     plt.close(fig)
+    files.write(path, png.getvalue())

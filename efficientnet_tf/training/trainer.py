@@ -10,7 +10,6 @@ run epoch by epoch by :mod:`~efficientnet_tf.training.loop`, with the run direct
 from __future__ import annotations
 
 import json
-import os
 from typing import Callable, Optional
 
 import keras
@@ -46,8 +45,8 @@ class Trainer:
         keras.utils.set_random_seed(cfg.seed)
         self.out_dir = output_dir(cfg.model_dir)
         self.run = RunDir(self.out_dir)
-        os.makedirs(self.out_dir, exist_ok=True)
-        config_lib.save(cfg, str(self.run.config))
+        tf.io.gfile.makedirs(self.out_dir)
+        config_lib.save(cfg, self.run.config)
         print(json.dumps(cfg.to_dict(), indent=2, sort_keys=True))
         print(f"recipe={cfg.recipe} strategy={type(self.strategy).__name__} replicas={self.strategy.num_replicas_in_sync} "
               f"precision={self.precision} jit_compile={self.jit} output={self.out_dir}", flush=True)
