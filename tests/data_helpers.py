@@ -6,6 +6,8 @@ import numpy as np
 import tensorflow as tf
 from PIL import Image
 
+from efficientnet_tf.files import join
+
 
 def natural_image(height, width, seed=0):
     """uint8 RGB with smooth gradients and blobs, so JPEG behaves like on photos (not noise)."""
@@ -81,9 +83,10 @@ def write_imagenet_layout(directory, split, num_files, per_file, num_classes, si
     """``{split}-0000i-of-0000N`` files of JPEG records whose class (0-based c, stored as c + 1) is visible:
     a bright square in one of 4 positions; classes take turns. Returns the files and the 0-based labels.
 
-    ``bad_label_at=(file, record)`` stores label 0 there (invalid in a 1-based layout).
+    ``bad_label_at=(file, record)`` stores label 0 there (invalid in a 1-based layout). ``directory`` may
+    be a URL (``ram://...``).
     """
-    os.makedirs(directory, exist_ok=True)
+    tf.io.gfile.makedirs(directory)
     rng = np.random.default_rng(seed)
     files, labels = [], []
     for shard in range(num_files):
@@ -99,5 +102,5 @@ def write_imagenet_layout(directory, split, num_files, per_file, num_classes, si
             records.append(imagenet_example(encode(image, "JPEG"), stored, b"n%08d" % c, size, size,
                                             f"{split}_{shard}_{r}.JPEG".encode()))
             labels.append(c)
-        files.append(write_records(os.path.join(directory, f"{split}-{shard:05d}-of-{num_files:05d}"), records))
+        files.append(write_records(join(directory, f"{split}-{shard:05d}-of-{num_files:05d}"), records))
     return files, labels

@@ -4,6 +4,7 @@ If PATH has ``train/`` (and ``validation/`` or ``val/``) those are the splits. O
 (or ``train/`` alone) is split per class: ``validation_split`` of each class's images, chosen by a
 hash of the file name, go to ``validation`` and the rest to ``train``, so the split is disjoint and
 the same on every run and every machine (adding files moves no others). Every class needs an image.
+Folders are listed and read through ``tf.io.gfile``, so PATH may be a URL (``gs://...``).
 """
 from __future__ import annotations
 
@@ -15,20 +16,26 @@ import numpy as np
 import tensorflow as tf
 
 from efficientnet_tf.data import common
+from efficientnet_tf.files import join
 
 IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".gif", ".bmp")
 
 
+def _listdir(folder: str) -> List[str]:
+    """Entry names; an object store's listing ends folder names with "/"."""
+    return [name.rstrip("/") for name in tf.io.gfile.listdir(folder)]
+
+
 def _images_by_class(root: str) -> Dict[str, List[str]]:
-    classes = sorted(d for d in os.listdir(root) if os.path.isdir(os.path.join(root, d)))
+    classes = sorted(d for d in _listdir(root) if tf.io.gfile.isdir(join(root, d)))
     if not classes:
         raise FileNotFoundError(f"no class sub-folders under {root}")
     out = {}
     for name in classes:
-        files = sorted(f for f in os.listdir(os.path.join(root, name)) if f.lower().endswith(IMAGE_EXTENSIONS))
+        files = sorted(f for f in _listdir(join(root, name)) if f.lower().endswith(IMAGE_EXTENSIONS))
         if not files:
-            raise FileNotFoundError(f"class folder {os.path.join(root, name)} has no images ({', '.join(IMAGE_EXTENSIONS)})")
-        out[name] = [os.path.join(root, name, f) for f in files]
+            raise FileNotFoundError(f"class folder {join(root, name)} has no images ({', '.join(IMAGE_EXTENSIONS)})")
+        out[name] = [join(root, name, f) for f in files]
     return out
 
 
@@ -48,9 +55,9 @@ def split_class(files: List[str], fraction: float) -> Tuple[List[str], List[str]
 
 
 def _split_roots(path: str) -> Tuple[str, Optional[str]]:
-    train = os.path.join(path, "train")
-    train_root = train if os.path.isdir(train) else path
-    validation = next((os.path.join(path, d) for d in ("validation", "val") if os.path.isdir(os.path.join(path, d))), None)
+    train = join(path, "train")
+    train_root = train if tf.io.gfile.isdir(train) else path
+    validation = next((join(path, d) for d in ("validation", "val") if tf.io.gfile.isdir(join(path, d))), None)
     return train_root, validation
 
 
@@ -81,7 +88,7 @@ def _listing(path: str, options: common.ReadOptions):
 
 
 def load(path: str, options: common.ReadOptions) -> common.Records:
-    if not os.path.isdir(path):
+    if not tf.io.gfile.isdir(path):
         raise FileNotFoundError(f"folder source {path} is not a directory")
     names, items, note = _listing(path, options)
     if not items:

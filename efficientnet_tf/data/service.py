@@ -32,6 +32,7 @@ from typing import Optional
 import tensorflow as tf
 
 from efficientnet_tf.data.config import SERVICE_MODES, DataConfig
+from efficientnet_tf.files import is_url
 
 logger = logging.getLogger(__name__)
 service = tf.data.experimental.service
@@ -58,7 +59,8 @@ def job_name(model_dir: str) -> str:
     and reads on from where the service's workers are; a new run needs a new ``model_dir``, since
     a job name must not be shared by two different trainings.
     """
-    digest = hashlib.sha1(os.path.abspath(model_dir).encode()).hexdigest()[:10]
+    where = model_dir.rstrip("/") if is_url(model_dir) else os.path.abspath(model_dir)  # gs://b is not ./gs:/b
+    digest = hashlib.sha1(where.encode()).hexdigest()[:10]
     return f"efficientnet-{digest}"
 
 

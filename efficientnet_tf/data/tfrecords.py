@@ -1,5 +1,7 @@
 """``tfrecord:`` sources: reference (``image/encoded``, 1-based ``image/class/label``) or TFDS files.
 
+Files are found, sized and read through ``tf.io.gfile``, so a pattern may be a URL (``gs://...``).
+
 Holdouts: ``holdout_shards=N`` makes the first N sorted train files ``minival`` and the rest
 ``train``, so files are still shuffled every epoch and sharded per worker (the reference's
 ``--holdout_shards``: 20 of 1,024 files, 25,022 images). Record-level ``holdout`` reads the files in
@@ -8,13 +10,13 @@ one fixed order instead, and shards per worker by record.
 from __future__ import annotations
 
 import functools
-import glob
 import os
 import re
 
 import tensorflow as tf
 
 from efficientnet_tf.data import common
+from efficientnet_tf.files import join
 
 _CYCLE_LENGTH = 16  # files read in parallel; fixed so that the record order never depends on the machine
 IMAGENET_CLASSES = 1000
@@ -27,11 +29,11 @@ _KNOWN_COUNTS = {("train", 1024, 0): 1281167, ("validation", 128, 0): 50000,
 def split_files(pattern: str, split: str):
     if "{split}" in pattern:
         patterns = [pattern.format(split=split)]
-    elif os.path.isdir(pattern):
-        patterns = [os.path.join(pattern, f"{split}-*"), os.path.join(pattern, f"*-{split}.tfrecord*")]
+    elif tf.io.gfile.isdir(pattern):
+        patterns = [join(pattern, f"{split}-*"), join(pattern, f"*-{split}.tfrecord*")]
     else:
         patterns = [pattern]
-    files = sorted({f for p in patterns for f in glob.glob(p)})
+    files = sorted({f for p in patterns for f in tf.io.gfile.glob(p)})
     if not files:
         raise FileNotFoundError(f"no TFRecord files for split {split!r} match {patterns}")
     return files
@@ -65,7 +67,8 @@ def parse_example(serialized, label_offset: int):
 def _count(files, label_offset: int):
     """(records, largest label) in one pass over the labels; remembered per unchanged set of files,
     since a trainer opens its training split again every epoch."""
-    stamps = tuple((f, os.stat(f).st_mtime_ns, os.stat(f).st_size) for f in files)
+    stats = [(f, tf.io.gfile.stat(f)) for f in files]
+    stamps = tuple((f, s.mtime_nsec, s.length) for f, s in stats)
     return _count_once(stamps, label_offset)
 
 
@@ -87,10 +90,10 @@ def _select_files(files, options: common.ReadOptions):
 
 
 def _classes(files, count_and_top, options: common.ReadOptions, imagenet: bool):
-    labels_txt = os.path.join(os.path.dirname(files[0]), "labels.txt")
+    labels_txt = join(os.path.dirname(files[0]), "labels.txt")
     names = None
-    if os.path.exists(labels_txt):
-        with open(labels_txt, encoding="utf-8") as f:
+    if tf.io.gfile.exists(labels_txt):
+        with tf.io.gfile.GFile(labels_txt) as f:
             names = tuple(line.strip() for line in f if line.strip())
     if options.num_classes:
         return options.num_classes, "--num-classes", names

@@ -14,11 +14,12 @@ layout; ``none`` otherwise. :func:`choose` says which and why.
 """
 from __future__ import annotations
 
-import glob
-import os
 from typing import Any, Dict, Tuple
 
+import tensorflow as tf
+
 from efficientnet_tf.data.config import RANDAUGMENT_MAGNITUDE
+from efficientnet_tf.files import join
 from efficientnet_tf.models.variants import get_variant
 
 REFERENCE_HOLDOUT_SHARDS = 20
@@ -63,10 +64,10 @@ def dataset_name(dataset: str) -> str:
 
 def _imagenet_layout(dataset: str) -> bool:
     kind, _, rest = dataset.partition(":")
-    if kind != "tfrecord" or not os.path.isdir(rest):
+    if kind != "tfrecord" or not tf.io.gfile.isdir(rest):
         return False
     suffix = f"-of-{IMAGENET_TRAIN_FILES:05d}"
-    files = glob.glob(os.path.join(rest, "train-*" + suffix)) + glob.glob(os.path.join(rest, "*-train.tfrecord-*" + suffix))
+    files = [f for p in ("train-*", "*-train.tfrecord-*") for f in tf.io.gfile.glob(join(rest, p + suffix))]
     return len(files) == IMAGENET_TRAIN_FILES
 
 
