@@ -13,6 +13,8 @@ from collections.abc import Mapping
 
 import tensorflow as tf
 
+from efficientnet_tf.run_dir import RunDir
+
 
 def configure_cpu_devices(count: int) -> None:
     """Splits the CPU into ``count`` logical devices; must run before TensorFlow initialises devices."""
@@ -113,5 +115,4 @@ def output_dir(model_dir: str) -> str:
     """``model_dir`` on the chief; ``model_dir/workers/<type>-<index>`` elsewhere (all workers must save)."""
     if is_chief():
         return model_dir
-    kind, index = task_id()
-    return os.path.join(model_dir, "workers", f"{kind}-{index}")
+    return RunDir(model_dir).worker(*task_id()).root
