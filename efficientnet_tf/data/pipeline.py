@@ -13,6 +13,7 @@ from efficientnet_tf.data import mixing
 from efficientnet_tf.data import common, sources
 from efficientnet_tf.data.config import AUGMENTS, RANDAUGMENT_MAGNITUDE, PipelineConfig
 
+
 @dataclasses.dataclass
 class DatasetInfo:
     """What a trainer needs besides the batches. Counts cover the whole split (all workers)."""
@@ -44,10 +45,6 @@ def decode_chunk(image_size: int) -> int:
     return max(8, min(64, 64 * 224 * 224 // (image_size * image_size)))
 
 
-def _rows(structure):
-    return tf.shape(tf.nest.flatten(structure)[0])[0]
-
-
 def _failures(index, first):
     """Per decoded row (``index``: its position among the chunk's elements), the first-pass elements
     that failed since the row before; and those that failed after the last row."""
@@ -77,7 +74,7 @@ def _decode_in_chunks(dataset, decode, augment, chunk_size, trailer):
     ``real`` False for the placeholder.
     """
     def chunk(records, seeds, first):  # sequential inside: the chunks run in parallel
-        elements = tf.data.Dataset.from_tensor_slices((records, seeds, tf.range(_rows(first))))
+        elements = tf.data.Dataset.from_tensor_slices((records, seeds, tf.range(tf.size(first))))
         decoded = elements.map(lambda record, seed, i: (decode(record, seed), i)).ignore_errors()
         decoded = decoded.map(lambda image_label_seed, i: (augment(*image_label_seed), i))
         empty = tf.nest.map_structure(lambda s: tf.zeros([0, *s.shape], s.dtype), decoded.element_spec)
