@@ -11,8 +11,9 @@ preprocessing, the fused decode_and_crop_jpeg vs decode-then-crop, then every au
 on decoded 224 px images, and keras' nearest augmentation layers on the same images.
 
 ``--end-to-end`` compares ``build_dataset`` (shuffle, per-element seeds, undecodable images skipped
-and counted, labels checked) with a bare fused loop (read, parse, decode-and-crop, batch) on the same
-ImageNet-layout TFRecords, with and without RandAugment, in alternating rounds on every core.
+and counted, labels checked) with a bare fused loop (read, parse, decode-and-crop, round to uint8,
+batch) on the same ImageNet-layout TFRecords, with and without RandAugment, in alternating rounds on
+every core, and prints the bytes of a batch of images in float32 and in uint8, as they go to the device.
 """
 from __future__ import annotations
 
@@ -94,11 +95,11 @@ def write_imagenet_records(folder, jpegs, files: int = 8, per_file: int = 1024):
 
 
 def _bare(files, size, batch, randaugment):
-    """The least a training loop must do: read, parse, fused decode-and-crop (+ RandAugment), batch."""
+    """The least a training loop must do: read, parse, fused decode-and-crop (+ RandAugment), uint8, batch."""
     def one(record, seed):  # the same seeds as build_dataset's, so both draw the same RandAugment ops
         image_bytes, label = parse_example(record, 1)
         crop_seed, augment_seed = tf.unstack(tf.random.experimental.stateless_split(seed, 2))
-        image = P.preprocess_for_train(image_bytes, size, seed=crop_seed)
+        image = P.to_dtype(P.preprocess_for_train(image_bytes, size, seed=crop_seed), tf.uint8)
         return (A.randaugment(image, 2, 10, augment_seed) if randaugment else image), label
 
     records = tf.data.TFRecordDataset(files, buffer_size=8 << 20).repeat()
@@ -133,6 +134,10 @@ def end_to_end(count: int, size: int, rounds: int, records: int, batch: int = 32
         files = write_imagenet_records(folder, make_jpegs(64), per_file=max(1, records // 8))
         print(f"end to end: {len(files)} TFRecord files, {size}px, batch {batch}, {os.cpu_count()} cores, "
               f"{count} images a round, median of {rounds} alternating rounds, images/s")
+        images = _ours(folder, size, batch, False).element_spec[0]
+        pixels = batch * size * size * 3
+        print(f"  bytes of a batch of images to the device: float32 {pixels * tf.float32.size:,}, "
+              f"{images.dtype.name} (build_dataset's) {pixels * images.dtype.size:,}")
         for randaugment in (False, True):
             bare, ours = [], []
             for _ in range(rounds):
