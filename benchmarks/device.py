@@ -1,8 +1,9 @@
 """The one-shot accelerator benchmark that ``benchmarks/device.sh`` runs: B0 inference (Keras and
 SavedModel in float16/bfloat16 with XLA, ONNX Runtime's CUDA or TensorRT provider when installed),
 B0 training on synthetic data (``train_throughput.py``: mixed precision, XLA, N steps per loop), and
-B0 training fed by the real input pipeline with RandAugment (``efficientnet-tf train``), then one
-table against the anchors (NVIDIA's A100 B0 figures). A step that fails prints its error and the
+B0 training fed by the real input pipeline with RandAugment (``efficientnet-tf train``) on one GPU
+and, where there are several, on two under MirroredStrategy, then one table against the anchors
+(NVIDIA's A100 B0 figures, per GPU). A step that fails prints its error and the
 rest go on: the script must give what it can in its one run.
 
     python benchmarks/device.py [--smoke]   # --smoke: toy sizes on CPU, as the tests run it
@@ -80,10 +81,10 @@ def inference(cfg: dict, gpu: bool, results: dict) -> None:
     step(results, f"inference ONNX Runtime {provider}", onnx_runtime)
 
 
-def run(cmd, pattern: str, timeout: int) -> float:
-    """The last rate ``pattern`` (one group) finds in the output of ``cmd``."""
+def run(cmd, pattern: str, timeout: int, **env) -> float:
+    """The last rate ``pattern`` (one group) finds in the output of ``cmd``, run with ``env`` added."""
     done = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, cwd=REPO,
-                          env={**os.environ, "PYTHONPATH": REPO})
+                          env={**os.environ, "PYTHONPATH": REPO, **env})
     found = re.findall(pattern, done.stdout + done.stderr)
     if done.returncode != 0 or not found:
         tail = (done.stderr or done.stdout).strip().splitlines()[-1:] or ["no output"]
@@ -91,19 +92,38 @@ def run(cmd, pattern: str, timeout: int) -> float:
     return float(found[-1].replace(",", ""))
 
 
-def training(cfg: dict, results: dict) -> None:
+def anchor_for(name: str) -> float:
+    """The anchor of a table row: NVIDIA's A100 figure, per GPU, so twice it for the two-replica run."""
+    return ANCHORS["inference" if name.startswith("inference") else "training"] * (2 if "mirrored" in name else 1)
+
+
+def replicas_case(gpus: int):
+    """(name, extra train flags, environment) of the two-GPU run, or None with fewer GPUs; the same
+    command over two logical CPUs is tests/test_accelerator_path.py's."""
+    if gpus > 1:
+        return "training real pipeline, 2 GPUs mirrored", ["--strategy", "mirrored"], {"CUDA_VISIBLE_DEVICES": "0,1"}
+    return None
+
+
+def training(cfg: dict, gpus: int, results: dict) -> None:
+    one_gpu = {"CUDA_VISIBLE_DEVICES": "0"} if gpus > 1 else {}
     synthetic = [sys.executable, os.path.join(REPO, "benchmarks", "train_throughput.py"), "--batch-size",
                  str(cfg["train_batch"]), "--image-size", str(cfg["size"]), "--steps-per-loop",
                  str(cfg["steps_per_loop"]), "--loops", "2", "--rounds", "1"]
     step(results, "training synthetic (AMP, XLA)",
-         lambda: run(synthetic, rf"ours   loop {cfg['steps_per_loop']}\s+([\d.]+) images/s", 900))
-    with tempfile.TemporaryDirectory() as tmp:
-        real = [sys.executable, "-m", "efficientnet_tf", "train", "--dataset", "digits", "--augment", "randaugment",
-                "--image-size", str(cfg["size"]), "--batch-size", str(cfg["train_batch"]), "--steps-per-loop",
-                str(cfg["steps_per_loop"]), "--epochs", "2", "--steps-per-epoch", str(cfg["steps"]), "--eval-steps",
-                "1", "--no-export", "--model-dir", tmp]
-        # The second epoch's rate: the first one's includes compiling the step.
-        step(results, "training real pipeline + RandAugment", lambda: run(real, r"([\d.,]+) images/s", 900))
+         lambda: run(synthetic, rf"ours   loop {cfg['steps_per_loop']}\s+([\d.]+) images/s", 900, **one_gpu))
+    cases = [("training real pipeline + RandAugment", cfg["train_batch"], [], one_gpu)]
+    two = replicas_case(gpus)
+    if two:
+        cases.append((two[0], 2 * cfg["train_batch"], two[1], two[2]))
+    for name, batch, flags, env in cases:
+        with tempfile.TemporaryDirectory() as tmp:
+            real = [sys.executable, "-m", "efficientnet_tf", "train", "--dataset", "digits", "--augment", "randaugment",
+                    "--image-size", str(cfg["size"]), "--batch-size", str(batch), "--steps-per-loop",
+                    str(cfg["steps_per_loop"]), "--epochs", "2", "--steps-per-epoch", str(cfg["steps"]), "--eval-steps",
+                    "1", "--no-export", "--model-dir", tmp, *flags]
+            # The second epoch's rate: the first one's includes compiling the step.
+            step(results, name, lambda: run(real, r"([\d.,]+) images/s", 900, **env))
 
 
 def step(results: dict, name: str, measure) -> None:
@@ -118,16 +138,16 @@ def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--smoke", action="store_true", help="toy sizes, for a CPU test that the script runs")
     args = parser.parse_args(argv)
-    cfg, gpu = (SMOKE if args.smoke else FULL), bool(tf.config.list_physical_devices("GPU"))
+    cfg, gpus = (SMOKE if args.smoke else FULL), len(tf.config.list_physical_devices("GPU"))
     devices = [d.name for d in tf.config.list_physical_devices()]
     print(f"devices {devices}; B0 at {cfg['size']} px; inference batch {cfg['infer_batch']}, "
           f"training batch {cfg['train_batch']}, {cfg['steps_per_loop']} steps per loop", flush=True)
     results: dict = {}
-    inference(cfg, gpu, results)
-    training(cfg, results)
+    inference(cfg, gpus > 0, results)
+    training(cfg, gpus, results)
     print(f"\n{'measure':<44}{'img/s':>10}{'A100 anchor':>13}{'ratio':>8}")
     for name, value in results.items():
-        anchor = ANCHORS["inference" if name.startswith("inference") else "training"]
+        anchor = anchor_for(name)
         print(f"{name:<44}{value:>10.1f}{anchor:>13.0f}{value / anchor:>8.2f}")
     return 0 if results else 1
 

@@ -1,5 +1,6 @@
 """The benchmark scripts run end to end at toy sizes, so they cannot rot between the runs that
 record their figures (docs/benchmarks.md). Their timings are printed, never asserted."""
+import importlib
 import os
 import re
 import subprocess
@@ -40,6 +41,16 @@ def test_device_script_runs_every_step_at_toy_sizes_on_cpu():
         ips, anchor, ratio = map(float, row.split()[-3:])
         assert ips > 0 and anchor in (9730, 3454) and ratio == pytest.approx(ips / anchor, abs=0.01)
     assert "inference ONNX Runtime: skipped (no CUDA or TensorRT provider installed)" in done.stdout
+
+
+def test_device_script_adds_a_two_gpu_mirrored_run_only_where_there_are_several_gpus(monkeypatch):
+    monkeypatch.syspath_prepend(os.path.join(REPO, "benchmarks"))
+    device = importlib.import_module("device")
+    assert device.replicas_case(0) is None and device.replicas_case(1) is None
+    name, flags, environ = device.replicas_case(4)
+    assert (name, flags, environ) == ("training real pipeline, 2 GPUs mirrored", ["--strategy", "mirrored"],
+                                      {"CUDA_VISIBLE_DEVICES": "0,1"})
+    assert device.anchor_for(name) == 2 * 3454 and device.anchor_for("training synthetic (AMP, XLA)") == 3454
 
 
 def test_input_pipeline_end_to_end_prints_both_ratios():

@@ -22,7 +22,7 @@ def test_one_step_smoke_per_precision(tmp_path, precision):
     cfg = cli.parse(TINY + SMALL + ["--model-dir", str(tmp_path), "--epochs", "1", "--steps-per-epoch", "1",
                                     "--eval-steps", "1", "--precision", precision, "--jit-compile", "auto"])[0]
     trainer = Trainer(cfg)
-    assert trainer.model.dtype_policy.name == precision and trainer.jit is False
+    assert trainer.model.dtype_policy.name == precision and trainer.jit == "off"
     assert keras.mixed_precision.global_policy().name == "float32"  # the model has its policy; the process keeps its own
     assert isinstance(trainer.optimizer, keras.optimizers.LossScaleOptimizer) == (precision == "mixed_float16")
     metrics = trainer.train()

@@ -65,7 +65,18 @@ def test_auto_precision_and_jit_on_cpu():
     strategy = tf.distribute.get_strategy()
     assert resolve_precision("auto", strategy) == "float32"
     assert resolve_precision("mixed_bfloat16", strategy) == "mixed_bfloat16"
-    assert resolve_jit("auto", strategy) is False and resolve_jit("on", strategy) is True
+    assert resolve_jit("auto", strategy) == "off" and resolve_jit("on", strategy) == "step"
+
+
+@pytest.mark.parametrize("kind, replicas, asked, mode", [
+    ("gpu", 1, "auto", "step"), ("gpu", 2, "auto", "grads"), ("gpu", 2, "on", "grads"), ("gpu", 2, "off", "off"),
+    ("cpu", 2, "on", "grads"), ("cpu", 1, "auto", "off"), ("tpu", 8, "on", "off"), ("tpu", 8, "auto", "off")])
+def test_jit_compiles_one_device_functions_only(monkeypatch, kind, replicas, asked, mode):
+    """XLA never wraps strategy.run: the whole step for one replica, forward and backward for several;
+    nothing on TPU, which compiles the whole loop itself."""
+    monkeypatch.setattr(strategy_lib, "_device_kind", lambda s: kind)
+    strategy = types.SimpleNamespace(num_replicas_in_sync=replicas)
+    assert resolve_jit(asked, strategy) == mode
 
 
 @pytest.fixture(scope="module")

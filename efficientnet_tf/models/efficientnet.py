@@ -11,7 +11,7 @@ from keras import layers
 from efficientnet_tf.models.block_args import DEFAULT_BLOCKS_ARGS, BlockArgs, as_block_args, decode
 from efficientnet_tf.models.blocks import BN_EPSILON, DENSE_KERNEL_INITIALIZER, FAMILIES
 from efficientnet_tf.models.builder import DEPTH_ROUNDING, head, round_filters, round_repeats, stage_repeats, stages, stem
-from efficientnet_tf.models.layers import NORMALIZATIONS, ImageNormalization
+from efficientnet_tf.models.layers import NORMALIZATIONS, Dropout, ImageNormalization
 from efficientnet_tf.models.variants import VARIANTS, get_variant
 from efficientnet_tf.weights.loading import load_weights
 from efficientnet_tf.weights import hub, presets
@@ -99,7 +99,7 @@ def _top(x, include_top, pooling, classes, dropout_rate, classifier_activation, 
     if include_top:
         x = layers.GlobalAveragePooling2D(data_format=data_format, name="avg_pool")(x)
         if dropout_rate > 0:
-            x = layers.Dropout(dropout_rate, name="top_dropout")(x)
+            x = Dropout(dropout_rate, name="top_dropout")(x)
         # float32 head: probabilities stay float32 under mixed precision policies.
         return layers.Dense(
             classes, activation=classifier_activation, kernel_initializer=DENSE_KERNEL_INITIALIZER,

@@ -1,9 +1,10 @@
-"""The two custom layers the model needs, registered so `.keras` files load with ``safe_mode=True``."""
+"""The custom layers the model needs, registered so `.keras` files load with ``safe_mode=True``."""
 from __future__ import annotations
 
 from typing import Optional, Sequence, Tuple
 
 import keras
+import tensorflow as tf
 from keras import ops
 
 PACKAGE = "efficientnet_tf"
@@ -108,6 +109,35 @@ class ImageNormalization(keras.layers.Layer):
         }
 
 
+def kept(inputs, rate: float, noise_shape, generator: keras.random.SeedGenerator):
+    """``inputs`` with each unit of a ``noise_shape`` mask dropped with probability ``rate``, the rest
+    scaled by 1 / (1 - rate); the masks differ across tf.distribute replicas.
+
+    The generator's state is a mirrored variable that advances alike on every replica, so the replica
+    id is folded into its seed: otherwise every replica would drop the same units and examples' branches.
+    Folding is deterministic, so a run draws the same masks given its seed; one replica keeps the
+    generator's own seed.
+    """
+    seed = generator.next()
+    context = tf.distribute.get_replica_context()
+    if context is not None and context.num_replicas_in_sync > 1:
+        seed = tf.random.experimental.stateless_fold_in(seed, context.replica_id_in_sync_group)
+    keep = 1.0 - rate
+    noise = tf.random.stateless_uniform(noise_shape, seed=tf.cast(seed, tf.int64), dtype=inputs.dtype)
+    return inputs * ops.cast(noise < keep, inputs.dtype) / ops.cast(keep, inputs.dtype)
+
+
+@keras.saving.register_keras_serializable(package=PACKAGE)
+class Dropout(keras.layers.Dropout):
+    """``keras.layers.Dropout`` with masks that differ across replicas (:func:`kept`)."""
+
+    def call(self, inputs, training=False):
+        if not training or self.rate == 0:
+            return inputs
+        shape = [ops.shape(inputs)[i] if d is None else d for i, d in enumerate(self.noise_shape or inputs.shape)]
+        return kept(inputs, self.rate, shape, self.seed_generator)
+
+
 @keras.saving.register_keras_serializable(package=PACKAGE)
 class StochasticDepth(keras.layers.Layer):
     """Drops the whole residual branch per example with probability ``rate`` while training.
@@ -127,11 +157,8 @@ class StochasticDepth(keras.layers.Layer):
     def call(self, inputs, training=False):
         if not training or self.rate == 0.0:
             return inputs
-        keep = 1.0 - self.rate
         shape = (ops.shape(inputs)[0],) + (1,) * (len(inputs.shape) - 1)
-        noise = keras.random.uniform(shape, seed=self.seed_generator, dtype=inputs.dtype)
-        mask = ops.cast(noise < keep, inputs.dtype)
-        return inputs * mask / ops.cast(keep, inputs.dtype)
+        return kept(inputs, self.rate, shape, self.seed_generator)
 
     def compute_output_shape(self, input_shape):
         return input_shape

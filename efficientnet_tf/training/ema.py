@@ -4,6 +4,11 @@ It averages the trainable variables AND the BN moving statistics (the reference'
 Keras' ``use_ema`` covers trainable variables only. ``num_updates`` makes the effective decay
 ``min(decay, (1 + n) / (10 + n))``, so the average is useful early and in short runs. Evaluation and
 export swap the averages in.
+
+Under tf.distribute the shadows are mirrored variables updated inside the replica step, each replica
+on its own copy, as Keras updates BN moving statistics: the weights' shadows stay identical, and the
+statistics' shadows follow their own replica's statistics until ``Steps.sync_statistics`` averages
+both across replicas.
 """
 from __future__ import annotations
 
@@ -26,7 +31,7 @@ class ExponentialMovingAverage:
         self.statistics_shadows = self.shadows[len(model.trainable_variables):]
 
     def update(self):
-        """Call in cross-replica context (after ``strategy.run``), where replicas hold identical values."""
+        """Call inside the replica step, after the optimizer update (or outside any strategy)."""
         self.num_updates.assign_add(1)
         n = tf.cast(self.num_updates, tf.float32)
         decay = tf.minimum(self.decay, (1.0 + n) / (10.0 + n))

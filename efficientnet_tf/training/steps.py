@@ -2,10 +2,15 @@
 
 The train loop runs ``n`` steps inside one ``tf.function`` over the distributed iterator (Orbit's
 ``steps_per_loop``, Keras' ``steps_per_execution``): the statistics are summed on the device and
-read by the host once per loop, and the learning rate is read from the optimizer inside it. A
-non-finite loss ends the loop at that step, and the loop reports which step it was. The train step
-runs ``train_model``, which shares every layer of ``model`` (a view that takes any image size, for
-progressive learning) or is ``model`` itself.
+read by the host once per loop, and the learning rate is read from the optimizer inside it. The
+first non-finite loss is recorded with tensor ops, never read per step, and the host raises after
+the loop. The train step runs ``train_model``, which shares every layer of ``model`` (a view that
+takes any image size, for progressive learning) or is ``model`` itself.
+
+Everything per replica happens inside ``strategy.run``: the forward and backward pass, the loss-scale
+agreement, the optimizer update and the EMA. XLA compiles only functions that run on one device
+(:data:`JIT_MODES`); one holding ``strategy.run`` or a cross-replica reduce spans devices, which an
+XLA cluster cannot (tensorflow#53140).
 """
 from __future__ import annotations
 
@@ -15,10 +20,37 @@ import tensorflow as tf
 from efficientnet_tf.training.optimizer import batch_norm_variables, l2_loss, l2_variables
 
 STATS = ("loss_sum", "correct", "correct5", "count", "l2")
+# What XLA compiles: "step", the whole replica step with its optimizer update (one replica); "grads",
+# the forward and backward pass only (several replicas: the update all-reduces through merge_call,
+# which XLA cannot hold); "off" (CPU, where XLA is slower, and TPU, which compiles the whole loop).
+JIT_MODES = ("off", "step", "grads")
+
+
+def compiled(fn):
+    """``fn`` compiled by XLA, to be called inside ``strategy.run``. The call goes through a Python
+    function: ``strategy.run`` given the compiled function itself runs it for every replica on the
+    first device, which cannot reach the other replicas' variables."""
+    xla = tf.function(fn, jit_compile=True)
+    return lambda *args: xla(*args)
+
+
+def agree_on_overflow(grads):
+    """``grads`` with the first one made NaN on every replica when any replica's gradients are not
+    finite: a LossScaleOptimizer then skips the step and halves its scale on all of them. Keras reads
+    the finite flag of replica 0 alone (it expects summed gradients), so an overflow on another
+    replica would otherwise be applied there and spread by the all-reduce."""
+    finite = tf.reduce_all([tf.reduce_all(tf.math.is_finite(g)) for g in grads if g is not None])
+    overflowed = tf.distribute.get_replica_context().all_reduce(
+        tf.distribute.ReduceOp.SUM, tf.cast(tf.logical_not(finite), tf.float32))
+    first = next(i for i, g in enumerate(grads) if g is not None)
+    poison = tf.where(overflowed > 0, tf.constant(float("nan"), grads[first].dtype), tf.ones([], grads[first].dtype))
+    return grads[:first] + [grads[first] * poison] + grads[first + 1:]
 
 
 class Steps:
-    def __init__(self, strategy, model, optimizer, ema, num_classes: int, cfg, jit: bool, train_model=None):
+    def __init__(self, strategy, model, optimizer, ema, num_classes: int, cfg, jit: str = "off", train_model=None):
+        if jit not in JIT_MODES:
+            raise ValueError(f"jit must be one of {JIT_MODES}, got {jit!r}")
         self.strategy, self.model, self.optimizer, self.ema = strategy, model, optimizer, ema
         self.train_model = train_model or model
         self.num_classes, self.cfg, self.jit = num_classes, cfg, jit
@@ -57,13 +89,14 @@ class Steps:
     def _reduce(self, stats):
         return {k: self.strategy.reduce(tf.distribute.ReduceOp.SUM, v, axis=None) for k, v in stats.items()}
 
-    def _make_replica_step(self):
+    def _make_grads(self):
+        """The forward and backward pass of one replica: (scaled gradients, batch statistics)."""
         cfg, model, optimizer = self.cfg, self.train_model, self.optimizer
         loss_fn = keras.losses.CategoricalCrossentropy(label_smoothing=cfg.optimizer.label_smoothing, reduction=None)
         decay_vars = l2_variables(model)
         replicas = self.strategy.num_replicas_in_sync
 
-        def replica_step(images, labels):
+        def grads_and_stats(images, labels):
             with tf.GradientTape() as tape:
                 probs = model(images, training=True)
                 targets = labels if labels.shape.rank == 2 else tf.one_hot(labels, self.num_classes)
@@ -72,10 +105,23 @@ class Steps:
                 loss = tf.nn.compute_average_loss(per_example) + l2
                 scaled = optimizer.scale_loss(loss)
             grads = tape.gradient(scaled, model.trainable_variables)
-            optimizer.apply(grads, model.trainable_variables)
-            return {**self._batch_stats(per_example, probs, labels), "l2": l2}
+            return grads, {**self._batch_stats(per_example, probs, labels), "l2": l2}
 
-        return tf.function(replica_step, jit_compile=True) if self.jit else replica_step
+        return compiled(grads_and_stats) if self.jit == "grads" else grads_and_stats
+
+    def _make_replica_step(self):
+        grads_and_stats, optimizer, variables = self._make_grads(), self.optimizer, self.train_model.trainable_variables
+        agree = (isinstance(optimizer, keras.optimizers.LossScaleOptimizer)
+                 and self.strategy.num_replicas_in_sync > 1)
+
+        def replica_step(images, labels):
+            grads, stats = grads_and_stats(images, labels)
+            optimizer.apply(agree_on_overflow(grads) if agree else grads, variables)
+            if self.ema:
+                self.ema.update()  # on this replica's own copy; sync_statistics averages its BN part
+            return stats
+
+        return compiled(replica_step) if self.jit == "step" else replica_step
 
     def _make_train_loop(self):
         replica_step = self._make_replica_step()
@@ -83,20 +129,15 @@ class Steps:
         @tf.function
         def train_loop(iterator, steps):
             sums = {k: tf.constant(0.0) for k in STATS}
-            done, bad_step = tf.constant(0, tf.int64), tf.constant(-1, tf.int64)
-            bad_loss, lr = tf.constant(0.0), tf.constant(0.0)
+            bad_step, bad_loss, lr = tf.constant(-1, tf.int64), tf.constant(0.0), tf.constant(0.0)
             for i in tf.range(steps):
                 lr = tf.cast(self.optimizer.learning_rate, tf.float32)
                 stats = self._reduce(self.strategy.run(replica_step, args=next(iterator)))
-                if self.ema:
-                    self.ema.update()
                 sums = {k: sums[k] + stats[k] for k in STATS}
-                done += 1
                 loss = stats["loss_sum"] / stats["count"] + stats["l2"]
-                if not tf.math.is_finite(loss):
-                    bad_step, bad_loss = i, loss
-                    break
-            return {**sums, "steps": done, "bad_step": bad_step, "bad_loss": bad_loss, "lr": lr}
+                first = tf.logical_and(bad_step < 0, tf.logical_not(tf.math.is_finite(loss)))
+                bad_step, bad_loss = tf.where(first, i, bad_step), tf.where(first, loss, bad_loss)
+            return {**sums, "steps": steps, "bad_step": bad_step, "bad_loss": bad_loss, "lr": lr}
         return train_loop
 
     def _make_sync_statistics(self):
@@ -124,5 +165,5 @@ class Steps:
             per_example = keras.losses.categorical_crossentropy(tf.one_hot(labels, num_classes), tf.cast(probs, tf.float32))
             return self._batch_stats(per_example, probs, labels)
 
-        return tf.function(lambda batch: self._reduce(self.strategy.run(replica_step, args=batch)),
-                           jit_compile=self.jit)
+        replica_fn = compiled(replica_step) if self.jit != "off" else replica_step
+        return tf.function(lambda batch: self._reduce(self.strategy.run(replica_fn, args=batch)))

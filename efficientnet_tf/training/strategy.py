@@ -2,7 +2,7 @@
 
 ``auto`` rules: TPU if one is configured, MirroredStrategy with more than one GPU, else the default
 strategy; bfloat16 on TPUs and Ampere+ GPUs, float16 (with loss scaling) on older GPUs, float32 on
-CPU; XLA on GPU/TPU and off on CPU, where it made B0 ~12x slower.
+CPU; XLA on GPU and off on CPU, where it made B0 ~12x slower (see :func:`resolve_jit`).
 """
 from __future__ import annotations
 
@@ -84,10 +84,15 @@ def resolve_precision(precision: str, strategy: tf.distribute.Strategy) -> str:
     return "float32"
 
 
-def resolve_jit(jit_compile: str, strategy: tf.distribute.Strategy) -> bool:
-    if jit_compile != "auto":
-        return jit_compile == "on"
-    return _device_kind(strategy) != "cpu"
+def resolve_jit(jit_compile: str, strategy: tf.distribute.Strategy) -> str:
+    """What XLA compiles (:data:`steps.JIT_MODES`): ``auto`` and ``on`` compile the whole replica step
+    for one replica and its forward and backward pass for several, where the optimizer's all-reduce
+    stays outside XLA; ``auto`` is off on CPU. A TPU compiles the whole loop itself, so it is "off"
+    there whatever was asked."""
+    kind = _device_kind(strategy)
+    if kind == "tpu" or jit_compile == "off" or (jit_compile == "auto" and kind == "cpu"):
+        return "off"
+    return "step" if strategy.num_replicas_in_sync == 1 else "grads"
 
 
 def resolve_steps_per_loop(steps_per_loop: str, strategy: tf.distribute.Strategy, steps_per_epoch: int) -> int:
