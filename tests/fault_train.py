@@ -19,8 +19,9 @@ from efficientnet_tf.cli import train as cli
 
 
 def poison(dataset: tf.data.Dataset, first: int) -> tf.data.Dataset:
-    """The batches of ``dataset`` with NaN images from batch ``first`` on."""
-    return dataset.enumerate().map(lambda i, batch: (tf.where(i >= first, float("nan"), batch[0]), batch[1]))
+    """The batches of ``dataset`` with NaN images from batch ``first`` on (as float32: uint8 holds no NaN)."""
+    return dataset.enumerate().map(
+        lambda i, batch: (tf.where(i >= first, float("nan"), tf.cast(batch[0], tf.float32)), *batch[1:]))
 
 
 def tap(dataset: tf.data.Dataset, build: int, path: str) -> tf.data.Dataset:
@@ -33,10 +34,10 @@ def tap(dataset: tf.data.Dataset, build: int, path: str) -> tf.data.Dataset:
             f.write(f"{build} {next(batches)} {','.join(digests)}\n")
         return images
 
-    def mapped(x, y):
+    def mapped(x, *rest):
         seen = tf.py_function(record, [x], x.dtype)
         seen.set_shape(x.shape)
-        return seen, y
+        return seen, *rest
 
     return dataset.map(mapped)
 

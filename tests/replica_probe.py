@@ -37,7 +37,7 @@ def _batches(first_images, second_images):
     """Replica 0 trains on ``first_images``, replica 1 on ``second_images``, then both on the first."""
     images = np.stack([first_images, second_images] + [first_images] * 6).astype("float32")
     labels = np.tile(np.arange(PER_REPLICA, dtype="int32"), (8, 1))
-    dataset = tf.data.Dataset.from_tensor_slices((images, labels))
+    dataset = tf.data.Dataset.from_tensor_slices((images, labels, np.zeros(8, "int64")))
     return iter(STRATEGY.distribute_datasets_from_function(lambda ctx: dataset))
 
 

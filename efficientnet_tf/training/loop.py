@@ -11,8 +11,11 @@ checkpoint live in the run directory (:mod:`efficientnet_tf.run_dir`):
 - ``checkpoints/``: at each epoch end (the last good ones).
 - ``best/``: whenever the EMA weights reach a new best top-1 on the per-epoch eval split.
 
-Undecodable images skipped so far are in every epoch's log line, ``history.csv`` and ``metrics.json``;
-they count what the pipelines decoded, read-ahead included.
+Each epoch's log line and ``history.csv`` row count the undecodable images its batches passed over
+(those of its own pass: the whole split once its batches reach past the pass's end), and the eval
+split's; ``metrics.json``'s ``train_skipped`` is their sum over the epochs. The batches carry the
+counts (:mod:`efficientnet_tf.training.inputs`), and the epoch's running count is checkpointed, so a
+resumed epoch reports what it skipped before the stop as well.
 
 A non-finite loss raises :class:`Diverged` after its loop, before anything more is saved: the
 checkpoints and backup are as they were before that loop.
@@ -59,6 +62,7 @@ class State:
 
     step: tf.Variable
     best: tf.Variable
+    skipped: tf.Variable  # undecodable images met so far in the current epoch
     checkpoint: tf.train.Checkpoint
     managers: Dict[str, tf.train.CheckpointManager]
 
@@ -98,6 +102,8 @@ class Loop:
         iterator = self.inputs.train_batches(epoch, step - epoch * spe, stage)
         progbar = keras.utils.Progbar(spe, stateful_metrics=["lr"])
         sums, t0, start = {}, time.time(), step
+        if step == epoch * spe:
+            self.state.skipped.assign(0)
         while step < end:
             out = self._train_loop(iterator, min(self.steps_per_loop, end - step))
             if out["bad_step"] >= 0:
@@ -105,6 +111,7 @@ class Loop:
                                f"checkpoints in {self.run_dir.root} are left as they were")
             previous, step = step, step + out["steps"]
             self.state.step.assign(step)
+            self.state.skipped.assign_add(int(out["skipped"]))
             for k in STATS:
                 sums[k] = sums.get(k, 0.0) + out[k]
             progbar.update(step - epoch * spe, [("loss", out["loss_sum"] / out["count"] + out["l2"] / out["steps"]),
@@ -119,14 +126,14 @@ class Loop:
         return {"epoch": epoch + 1, "step": step, "lr": out["lr"],
                 "loss": sums["loss_sum"] / sums["count"] + sums["l2"] / (step - start),
                 "top1": sums["correct"] / sums["count"], "images_per_sec": sums["count"] / seconds,
-                "seconds": seconds, "skipped": self.inputs.skipped("train"), **stage.row()}
+                "seconds": seconds, "skipped": int(self.state.skipped.numpy()), **stage.row()}
 
     def _train_loop(self, iterator, steps):
         try:
             return self.steps.train_loop(iterator, steps)
         except tf.errors.OutOfRangeError:  # the endless train stream is empty: nothing decoded
             raise NoImages(f"no training image of {self.cfg.data.dataset} could be decoded "
-                           f"({self.inputs.skipped('train')} skipped)") from None
+                           f"({int(self.state.skipped.numpy())} skipped)") from None
 
     def _end_epoch(self, row, history, writers):
         ev = self.evaluate(self.inputs.eval_split)
@@ -143,7 +150,6 @@ class Loop:
         """Top-1, top-5 and cross-entropy on ``split`` with the EMA weights swapped in; one host read."""
         totals, ema = {}, self.steps.ema
         self.steps.sync_statistics()
-        self.inputs.forget(split)
         with ema.swapped() if ema else contextlib.nullcontext():
             for i, batch in enumerate(self.inputs.eval_batches(split)):
                 if self.cfg.eval_steps and i >= self.cfg.eval_steps:
@@ -151,7 +157,7 @@ class Loop:
                 for k, v in self.steps.eval_step(batch).items():
                     totals[k] = totals[k] + v if k in totals else v
         totals = {k: float(v) for k, v in totals.items()}
-        n, skipped = totals.get("count", 0.0), self.inputs.skipped(split)
+        n, skipped = totals.get("count", 0.0), int(totals.get("skipped", 0.0))
         if not n:
             raise NoImages(f"no {split!r} image of {self.cfg.data.dataset} could be decoded ({skipped} skipped)")
         return {"top1": totals["correct"] / n, "top5": totals["correct5"] / n, "loss": totals["loss_sum"] / n,
@@ -190,7 +196,7 @@ class Loop:
                    "best_eval_top1": float(self.state.best.numpy()), "model": self.cfg.model.name,
                    "dataset": self.cfg.data.dataset, "image_size": self.cfg.model.image_size,
                    "precision": steps.model.dtype_policy.name, "replicas": steps.strategy.num_replicas_in_sync,
-                   "train_skipped": self.inputs.skipped("train"), "steps_per_loop": self.steps_per_loop,
+                   "train_skipped": sum(int(r["skipped"]) for r in history), "steps_per_loop": self.steps_per_loop,
                    "train_calls": steps.train_calls}
         outputs.write_json(run.metrics, metrics)
         if history:

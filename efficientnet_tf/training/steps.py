@@ -19,7 +19,8 @@ import tensorflow as tf
 
 from efficientnet_tf.training.optimizer import batch_norm_variables, l2_loss, l2_variables
 
-STATS = ("loss_sum", "correct", "correct5", "count", "l2")
+# "skipped" sums the undecodable images each batch carries (``build_dataset(count_skips=True)``).
+STATS = ("loss_sum", "correct", "correct5", "count", "l2", "skipped")
 # What XLA compiles: "step", the whole replica step with its optimizer update (one replica); "grads",
 # the forward and backward pass only (several replicas: the update all-reduces through merge_call,
 # which XLA cannot hold); "off" (CPU, where XLA is slower, and TPU, which compiles the whole loop).
@@ -72,8 +73,9 @@ class Steps:
         rate) take effect."""
         self._train_loop = self._make_train_loop()
 
-    def _batch_stats(self, per_example_loss, probs, labels):
-        """Per-replica sums; reduced with SUM they give exact global means, even for uneven batches.
+    def _batch_stats(self, per_example_loss, probs, labels, skipped):
+        """Per-replica sums; reduced with SUM they give exact global means, even for uneven batches
+        (and for batches of zero rows, which carry only a count of undecodable images).
 
         Soft (mixup/cutmix) labels count as their dominant class for top-1 and top-5.
         """
@@ -84,7 +86,7 @@ class Steps:
         return {"loss_sum": tf.reduce_sum(per_example_loss),
                 "correct": tf.reduce_sum(tf.cast(tf.equal(tf.argmax(probs, -1, output_type=tf.int32), labels), tf.float32)),
                 "correct5": tf.reduce_sum(tf.cast(tf.math.in_top_k(labels, probs, k), tf.float32)),
-                "count": tf.cast(tf.shape(labels)[0], tf.float32)}
+                "count": tf.cast(tf.shape(labels)[0], tf.float32), "skipped": tf.cast(skipped, tf.float32)}
 
     def _reduce(self, stats):
         return {k: self.strategy.reduce(tf.distribute.ReduceOp.SUM, v, axis=None) for k, v in stats.items()}
@@ -96,7 +98,7 @@ class Steps:
         decay_vars = l2_variables(model)
         replicas = self.strategy.num_replicas_in_sync
 
-        def grads_and_stats(images, labels):
+        def grads_and_stats(images, labels, skipped):
             with tf.GradientTape() as tape:
                 probs = model(images, training=True)
                 targets = labels if labels.shape.rank == 2 else tf.one_hot(labels, self.num_classes)
@@ -105,7 +107,7 @@ class Steps:
                 loss = tf.nn.compute_average_loss(per_example) + l2
                 scaled = optimizer.scale_loss(loss)
             grads = tape.gradient(scaled, model.trainable_variables)
-            return grads, {**self._batch_stats(per_example, probs, labels), "l2": l2}
+            return grads, {**self._batch_stats(per_example, probs, labels, skipped), "l2": l2}
 
         return compiled(grads_and_stats) if self.jit == "grads" else grads_and_stats
 
@@ -114,8 +116,8 @@ class Steps:
         agree = (isinstance(optimizer, keras.optimizers.LossScaleOptimizer)
                  and self.strategy.num_replicas_in_sync > 1)
 
-        def replica_step(images, labels):
-            grads, stats = grads_and_stats(images, labels)
+        def replica_step(images, labels, skipped):
+            grads, stats = grads_and_stats(images, labels, skipped)
             optimizer.apply(agree_on_overflow(grads) if agree else grads, variables)
             if self.ema:
                 self.ema.update()  # on this replica's own copy; sync_statistics averages its BN part
@@ -160,10 +162,13 @@ class Steps:
     def _make_eval_step(self):
         model, num_classes = self.model, self.num_classes
 
-        def replica_step(images, labels):
-            probs = model(images, training=False)
+        def replica_step(images, labels, skipped):
+            # A batch of zero rows carries only a skip count: TensorFlow's CPU convolution returns its
+            # input's shape for an empty batch, which BN then rejects, so the model does not see it.
+            probs = tf.cond(tf.shape(images)[0] > 0, lambda: tf.cast(model(images, training=False), tf.float32),
+                            lambda: tf.zeros([0, num_classes]))
             per_example = keras.losses.categorical_crossentropy(tf.one_hot(labels, num_classes), tf.cast(probs, tf.float32))
-            return self._batch_stats(per_example, probs, labels)
+            return self._batch_stats(per_example, probs, labels, skipped)
 
         replica_fn = compiled(replica_step) if self.jit != "off" else replica_step
         return tf.function(lambda batch: self._reduce(self.strategy.run(replica_fn, args=batch)))

@@ -78,14 +78,15 @@ class Trainer:
             self.ema = ExponentialMovingAverage(self.model, opt.ema_decay) if opt.ema_decay > 0 else None
             step = tf.Variable(0, dtype=tf.int64, trainable=False, name="step")
             best = tf.Variable(-1.0, dtype=tf.float32, trainable=False, name="best_top1")
+            skipped = tf.Variable(0, dtype=tf.int64, trainable=False, name="epoch_skipped")
         # The dropout and stochastic-depth seed states too, so a resumed run draws the same masks.
         weights = {id(v) for v in self.model.weights}
         seeds = [v for v in self.model.variables if id(v) not in weights]
-        saved = dict(model=self.model, optimizer=self.optimizer, step=step, best=best, seeds=seeds)
+        saved = dict(model=self.model, optimizer=self.optimizer, step=step, best=best, skipped=skipped, seeds=seeds)
         if self.ema:
             saved.update(ema=self.ema.shadows, ema_updates=self.ema.num_updates)
         checkpoint = tf.train.Checkpoint(**saved)
-        self.state = State(step, best, checkpoint, self.run.checkpoint_managers(checkpoint))
+        self.state = State(step, best, skipped, checkpoint, self.run.checkpoint_managers(checkpoint))
 
     def _loop(self) -> Loop:
         return Loop(self.cfg, self.inputs, self.steps, self.state, self.run, steps_per_epoch=self.steps_per_epoch,
