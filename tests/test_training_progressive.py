@@ -70,7 +70,7 @@ def test_each_stage_gets_a_pipeline_of_its_size_and_magnitudes(tmp_path, monkeyp
     shapes = []
     for stage in progressive.stages(cfg):
         levels.clear()
-        images, labels = next(iter(trainer.inputs.train_dataset(stage=stage)))
+        images, labels, _ = next(iter(trainer.inputs.train_dataset(stage=stage)))
         shapes.append((tuple(images.shape), tuple(labels.shape), set(levels)))
         view = trainer.steps.train_model
         assert tuple(view(images, training=True).shape) == (16, 10)
