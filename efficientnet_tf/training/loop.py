@@ -132,8 +132,9 @@ class Loop:
         try:
             return self.steps.train_loop(iterator, steps)
         except tf.errors.OutOfRangeError:  # the endless train stream is empty: nothing decoded
-            raise NoImages(f"no training image of {self.cfg.data.dataset} could be decoded "
-                           f"({int(self.state.skipped.numpy())} skipped)") from None
+            # No batch came, so no skip count came with one to quote.
+            raise NoImages(f"no training image of {self.cfg.data.dataset} could be decoded: "
+                           "every one was skipped") from None
 
     def _end_epoch(self, row, history, writers):
         ev = self.evaluate(self.inputs.eval_split)

@@ -35,12 +35,12 @@ def compiled(fn):
     return lambda *args: xla(*args)
 
 
-def agree_on_overflow(grads):
+def agree_on_overflow(optimizer, grads):
     """``grads`` with the first one made NaN on every replica when any replica's gradients are not
     finite: a LossScaleOptimizer then skips the step and halves its scale on all of them. Keras reads
     the finite flag of replica 0 alone (it expects summed gradients), so an overflow on another
     replica would otherwise be applied there and spread by the all-reduce."""
-    finite = tf.reduce_all([tf.reduce_all(tf.math.is_finite(g)) for g in grads if g is not None])
+    finite = optimizer.check_finite(grads)
     overflowed = tf.distribute.get_replica_context().all_reduce(
         tf.distribute.ReduceOp.SUM, tf.cast(tf.logical_not(finite), tf.float32))
     first = next(i for i, g in enumerate(grads) if g is not None)
@@ -118,7 +118,7 @@ class Steps:
 
         def replica_step(images, labels, skipped):
             grads, stats = grads_and_stats(images, labels, skipped)
-            optimizer.apply(agree_on_overflow(grads) if agree else grads, variables)
+            optimizer.apply(agree_on_overflow(optimizer, grads) if agree else grads, variables)
             if self.ema:
                 self.ema.update()  # on this replica's own copy; sync_statistics averages its BN part
             return stats
